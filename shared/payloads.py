@@ -1,0 +1,116 @@
+"""Payload codecs for the non-video sensors.
+
+LiDAR and radar are structured NumPy arrays sent as raw little-endian bytes (zero-copy on both
+ends); IMU, GNSS and vehicle state are small versioned msgpack envelopes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from shared import wire
+from shared.errors import MalformedMessage
+
+#: One LiDAR return: position in the sensor frame (m), intensity (0-255), laser ring index, and
+#: time offset from the sweep's timestamp (ns), needed for motion compensation.
+LIDAR_DTYPE = np.dtype(
+    [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"), ("ring", "<u2"),
+     ("t_offset_ns", "<i4")]
+)
+
+#: One radar return: range (m), azimuth (rad), elevation (rad), radial (Doppler) velocity (m/s),
+#: radar cross-section (dBsm).
+RADAR_DTYPE = np.dtype(
+    [("range_m", "<f4"), ("azimuth_rad", "<f4"), ("elevation_rad", "<f4"),
+     ("doppler_mps", "<f4"), ("rcs_dbsm", "<f4")]
+)
+
+
+def encode_points(points: npt.NDArray[Any], dtype: np.dtype[Any]) -> bytes | memoryview:
+    """Raw bytes of a structured array (a view when already contiguous and of ``dtype``)."""
+    if points.dtype != dtype:
+        raise MalformedMessage(f"points have dtype {points.dtype}, expected {dtype}")
+    return memoryview(np.ascontiguousarray(points)).cast("B")
+
+
+def decode_points(payload: bytes | memoryview, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """A read-only structured array over ``payload`` (no copy)."""
+    if len(payload) % dtype.itemsize:
+        raise MalformedMessage(
+            f"point payload of {len(payload)} bytes is not a multiple of {dtype.itemsize}"
+        )
+    return np.frombuffer(payload, dtype=dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class ImuSample:
+    """Specific force (m/s², vehicle frame x fwd, y left, z up) and angular rate (rad/s)."""
+
+    accel_mps2: tuple[float, float, float]
+    gyro_radps: tuple[float, float, float]
+
+    SCHEMA = "avdata.Imu"
+
+
+@dataclass(frozen=True, slots=True)
+class GnssFix:
+    """A GNSS fix: WGS-84 degrees and metres; fix_type 0 none, 1 single, 4 RTK fixed, 5 float."""
+
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    fix_type: int
+    h_accuracy_m: float
+
+    SCHEMA = "avdata.Gnss"
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleState:
+    """Ego state: pose in a local ENU frame (m, rad), speed (m/s), longitudinal and lateral
+    acceleration (m/s²), steering wheel angle (rad), and whether autonomy is engaged."""
+
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    speed_mps: float
+    accel_mps2: float
+    lat_accel_mps2: float
+    steering_rad: float
+    autonomy_engaged: bool
+
+    SCHEMA = "avdata.VehicleState"
+
+
+_SmallPayload = TypeVar("_SmallPayload", ImuSample, GnssFix, VehicleState)
+
+
+def encode_small(sample: ImuSample | GnssFix | VehicleState) -> bytes:
+    """Encode a small sensor sample as a version-1 envelope."""
+    body = asdict(sample)
+    return wire.pack(sample.SCHEMA, 1, body)
+
+
+def decode_small(payload: bytes | memoryview, cls: type[_SmallPayload]) -> _SmallPayload:
+    """Decode a payload written by :func:`encode_small` into ``cls``."""
+    _, body = wire.unpack(bytes(payload), cls.SCHEMA, frozenset({1}), max_bytes=4096)
+    kwargs: dict[str, Any] = {}
+    for name, kind in cls.__annotations__.items():
+        if name == "SCHEMA":
+            continue
+        value = body.get(name)
+        if kind.startswith("tuple"):
+            if not isinstance(value, list | tuple) or len(value) != 3:
+                raise MalformedMessage(f"{cls.SCHEMA}: field {name!r} must be 3 numbers")
+            kwargs[name] = tuple(float(v) for v in value)
+        elif kind == "bool":
+            kwargs[name] = wire.field(body, name, bool, cls.SCHEMA)
+        elif kind == "int":
+            kwargs[name] = wire.field(body, name, int, cls.SCHEMA)
+        else:
+            kwargs[name] = wire.field(body, name, float, cls.SCHEMA)
+    return cls(**kwargs)
