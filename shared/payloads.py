@@ -34,7 +34,7 @@ def encode_points(points: npt.NDArray[Any], dtype: np.dtype[Any]) -> bytes | mem
     """Raw bytes of a structured array (a view when already contiguous and of ``dtype``)."""
     if points.dtype != dtype:
         raise MalformedMessage(f"points have dtype {points.dtype}, expected {dtype}")
-    return memoryview(np.ascontiguousarray(points)).cast("B")
+    return memoryview(np.ascontiguousarray(points)).cast("B")  # type: ignore[arg-type]
 
 
 def decode_points(payload: bytes | memoryview, dtype: np.dtype[Any]) -> npt.NDArray[Any]:

@@ -143,7 +143,7 @@ class SnapshotWriter:
         })
         self._writer.add_attachment(created_ns, created_ns, MANIFEST_ATTACHMENT,
                                     "application/msgpack", manifest.encode())
-        self._writer.finish()
+        self._writer.finish()  # type: ignore[no-untyped-call]
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

@@ -1,0 +1,49 @@
+"""systemd's notify protocol (``sd_notify``): READY, STOPPING, WATCHDOG, STATUS.
+
+A no-op when ``NOTIFY_SOCKET`` is unset, so the same binary runs under systemd and by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class Notifier:
+    """Sends datagrams to ``$NOTIFY_SOCKET`` (path or abstract ``@name``)."""
+
+    def __init__(self, address: str | None = None) -> None:
+        address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
+        self._address: str | None = None
+        self._sock: socket.socket | None = None
+        if address:
+            self._address = "\0" + address[1:] if address.startswith("@") else address
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def notify(self, *fields: str) -> None:
+        if self._sock is None or self._address is None:
+            return
+        self._sock.sendto("\n".join(fields).encode(), self._address)
+
+    def ready(self, status: str = "") -> None:
+        self.notify("READY=1", *([f"STATUS={status}"] if status else []))
+
+    def stopping(self) -> None:
+        self.notify("STOPPING=1")
+
+    def watchdog(self) -> None:
+        self.notify("WATCHDOG=1")
+
+    def status(self, text: str) -> None:
+        self.notify(f"STATUS={text}")
+
+    def watchdog_interval_s(self) -> float | None:
+        """Half of ``$WATCHDOG_USEC`` (how often to ping), or ``None`` without a watchdog."""
+        usec = os.environ.get("WATCHDOG_USEC")
+        if not usec or not usec.isdigit():
+            return None
+        return int(usec) / 2e6
