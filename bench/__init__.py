@@ -1,0 +1,1 @@
+"""Benchmarks: each measures our figure beside the physical limit measured in the same run."""

@@ -1,0 +1,61 @@
+"""The one result shape every benchmark returns, and how it is printed.
+
+Each bench module exposes ``run(quick: bool = False) -> list[Figure]`` and is runnable alone
+(``python -m bench.bench_x``). ``ratio`` is ``value / limit`` for higher-is-better figures and
+``limit / value`` for lower-is-better ones, so 1.0 always means "at the limit".
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float
+    unit: str
+    limit: float
+    limit_name: str
+    higher_is_better: bool = True
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        if self.value == 0 or self.limit == 0:
+            return 0.0
+        return self.value / self.limit if self.higher_is_better else self.limit / self.value
+
+    def to_json(self) -> dict[str, object]:
+        out = asdict(self)
+        out["ratio"] = round(self.ratio, 4)
+        return out
+
+
+def print_figures(figures: list[Figure]) -> None:
+    for f in figures:
+        print(f"{f.name:<48} {f.value:>14.4g} {f.unit:<10} limit {f.limit:>12.4g} "
+              f"({f.limit_name})  ratio {f.ratio:6.3f}  {f.note}")
+
+
+def write_results(figures: list[Figure], path: Path) -> None:
+    doc = {
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                    "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "figures": {f.name: f.to_json() for f in figures},
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def main_for(run: object) -> None:
+    """Entry point body for ``python -m bench.bench_x``: run the full version and print it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run one benchmark and print figure vs limit.")
+    parser.add_argument("--quick", action="store_true", help="shorter run (smoke test)")
+    args = parser.parse_args()
+    print_figures(run(quick=args.quick))  # type: ignore[operator]
