@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from shared.errors import ContractError, SnapshotError
 from shared.manifest import ChannelSummary, SnapshotManifest
 from shared.messages import SensorMessage
 from shared.triggers import TriggerEvent
+
+# What the mcap and lz4 libraries raise on damaged bytes (lz4 frame errors are RuntimeError).
+_DAMAGED = (McapError, ValueError, EOFError, OSError, KeyError, RuntimeError, struct.error)
 
 ACTIVE_SUFFIX = ".active"
 MANIFEST_SUFFIX = ".manifest"
@@ -197,7 +201,7 @@ class SnapshotReader:
         except ContractError:
             self._fh.close()
             raise
-        except (McapError, ValueError, EOFError, OSError, KeyError) as exc:
+        except _DAMAGED as exc:
             self._fh.close()
             raise SnapshotError(f"{path.name}: not a complete MCAP snapshot: {exc}") from exc
 
@@ -214,7 +218,7 @@ class SnapshotReader:
                 yield rec.log_time, messages.from_record(rec.data)
         except ContractError:
             raise
-        except (McapError, ValueError, EOFError, OSError) as exc:
+        except _DAMAGED as exc:
             raise SnapshotError(f"{self.path.name}: unreadable message data: {exc}") from exc
 
     def close(self) -> None:

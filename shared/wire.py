@@ -29,14 +29,16 @@ def unpack_any(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, in
         raise OversizedMessage(f"envelope of {len(data)} bytes exceeds the limit of {max_bytes}")
     if not data:
         raise TruncatedMessage("empty envelope: expected a msgpack map")
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
     try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        obj = unpacker.unpack()
     except msgpack.OutOfData as exc:
         raise TruncatedMessage(f"envelope ends early after {len(data)} bytes") from exc
-    except msgpack.ExtraData as exc:
-        raise MalformedMessage(f"trailing bytes after the envelope ({len(data)} bytes)") from exc
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise MalformedMessage(f"not a msgpack envelope: {exc}") from exc
+    if unpacker.tell() != len(data):
+        raise MalformedMessage(f"trailing bytes after the envelope ({len(data) - unpacker.tell()} bytes)")
     if not isinstance(obj, dict):
         raise MalformedMessage(f"envelope is a {type(obj).__name__}, expected a map")
     schema, version, body = obj.get("schema"), obj.get("v"), obj.get("body")
