@@ -151,8 +151,18 @@ def _wait_for_segments(cloud_url: str, cfg: DemoConfig, procs: list[ManagedProce
         for p in procs:
             if p.returncode is not None:
                 raise ProcessFailed(f"{p.name} exited early with {p.returncode}\n{p.log_tail()}")
-        segments: list[dict[str, Any]] = _get_json(f"{cloud_url}/segments?limit=100")["segments"]
-        if len(segments) >= cfg.expected_segments:
-            return segments
+        listed: list[dict[str, Any]] = _get_json(f"{cloud_url}/segments?limit=100")
+        if len(listed) >= cfg.expected_segments:
+            return [_summary(row, _get_json(f"{cloud_url}/segments/{row['segment_id']}")["segment"])
+                    for row in listed]
         time.sleep(0.5)
     raise ProcessFailed(f"no segment reached the cloud within {cfg.timeout_s:.0f} s")
+
+
+_STREAM_FIELDS = ("camera_frames", "lidar_sweeps", "radar_returns", "vehicle_states", "other_streams")
+
+
+def _summary(row: dict[str, Any], segment: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a segment the demo prints and the end-to-end test checks."""
+    streams = [ref for name in _STREAM_FIELDS for ref in segment.get(name, [])]
+    return {**row, "triggers": segment["triggers"], "streams": streams, "source": segment["source"]}

@@ -1,0 +1,76 @@
+"""tus upload of a snapshot (chunked PATCH, offsets persisted per chunk, server-side sha256) vs one
+raw aiohttp POST of the same bytes to the same loopback server, in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bench.common import Figure, main_for
+from shared.messages import SensorMessage
+from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
+from tests.vehicle.tus_server import TusState, make_app
+from vehicle.config import UploaderConfig
+from vehicle.metrics import VehicleMetrics
+from vehicle.snapshot_writer import SnapshotMeta, write_snapshot
+from vehicle.upload_queue import UploadQueue
+from vehicle.uploader import TusUploader
+from vehicle.windows import PendingWindow
+
+NS = 1_000_000_000
+
+
+async def _bench(tmp: Path, total_bytes: int, chunk: int) -> tuple[float, float, int]:
+    state = TusState(tokens={"bench": "t"})
+    app = make_app(state)
+
+    async def sink(request: web.Request) -> web.Response:
+        n = 0
+        async for piece in request.content.iter_chunked(1 << 16):
+            n += len(piece)
+        return web.Response(text=str(n))
+
+    app.router.add_post("/sink", sink)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    t0 = 1_700_000_000 * NS
+    n = max(1, total_bytes // (1 << 20))
+    msgs = [(t0 + k, SensorMessage("lidar/top", "l", t0 + k, 0, k, "raw", os.urandom(1 << 20))) for k in range(n)]
+    ev = TriggerEvent(TriggerKind.RANDOM, t0, t0, t0 + n, 1, TriggerSource.RULE)
+    snap = write_snapshot(tmp, PendingWindow(t0, t0 + n, (ev,)), {"lidar/top": msgs}, SnapshotMeta("bench", "0"))
+    queue = UploadQueue(tmp / "q.sqlite3", tmp, 1 << 40)
+    queue.enqueue(snap)
+    data = snap.path.read_bytes()
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        async with session.post(base + "/sink", data=data) as resp:
+            assert int(await resp.text()) == len(data)
+        raw_s = time.perf_counter() - started
+        up = TusUploader(session, UploaderConfig(url=base + "/files/", token="t", chunk_bytes=chunk),
+                         "bench", queue, VehicleMetrics())
+        started = time.perf_counter()
+        await up.upload(snap.manifest.snapshot_id)
+        tus_s = time.perf_counter() - started
+    queue.close()
+    await runner.cleanup()
+    return tus_s, raw_s, len(data)
+
+
+def run(quick: bool = False) -> list[Figure]:
+    total, chunk = (16 << 20, 1 << 20) if quick else (256 << 20, 4 << 20)
+    with tempfile.TemporaryDirectory() as tmp:
+        tus_s, raw_s, size = asyncio.run(_bench(Path(tmp), total, chunk))
+    return [Figure("upload_tus_loopback", size / tus_s / 1e6, "MB/s", size / raw_s / 1e6,
+                   "one raw aiohttp POST, same bytes", note=f"{chunk >> 20} MiB chunks")]
+
+
+if __name__ == "__main__":
+    main_for(run)

@@ -1,0 +1,98 @@
+"""Cut canonical Segments out of a checked snapshot (pure: no I/O).
+
+A snapshot window up to :data:`MAX_SEGMENT_NS` long is one segment; a longer one is cut into the
+fewest equal pieces of at most 40 s, which are then at least 20 s long. Every message belongs to
+exactly one piece (the first piece also takes messages before the window, the last those after
+it), except that a video stream of a later piece starts at the last keyframe at or before the
+piece's start, so each piece decodes on its own. Segment ids are ``uuid5`` of vehicle id,
+snapshot sha256 and piece index: ingesting the same file twice yields the same ids.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from cloud_ingest.integrity import VIDEO_ENCODINGS, ChannelScan, SnapshotScan
+from shared.calibration import CalibrationBundle
+from shared.segment import Provenance, Segment, Source, StreamRef
+
+MAX_SEGMENT_NS = 40_000_000_000
+MIN_SEGMENT_NS = 20_000_000_000
+SEGMENT_NAMESPACE = uuid.UUID("6f1d7c3e-2b8a-5d4f-9e1a-a7d0c5b3e210")
+BUILDER = "avdata.cloud_ingest.segment_builder/1"
+
+_LIDAR = frozenset({"lidar_points_v1"})
+_RADAR = frozenset({"radar_v1"})
+_STATE = frozenset({"vehicle_state_v1"})
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """Facts about the upload the builder needs besides the scan."""
+
+    vehicle_id: str
+    sha256: str
+    raw_key: str
+    built_ns: int
+
+
+def segment_id(vehicle_id: str, sha256: str, index: int) -> str:
+    """The deterministic id of piece ``index`` of the snapshot with hash ``sha256``."""
+    return str(uuid.uuid5(SEGMENT_NAMESPACE, f"{vehicle_id}/{sha256.lower()}/{index}"))
+
+
+def piece_edges(start_ns: int, end_ns: int, max_ns: int = MAX_SEGMENT_NS) -> list[int]:
+    """Edges ``[e0, e1, ..., en]`` of the ``n`` equal pieces of ``[start_ns, end_ns]``."""
+    duration = end_ns - start_ns
+    n = max(1, -(-duration // max_ns))
+    return [start_ns + duration * i // n for i in range(n + 1)]
+
+
+def _stream(ch: ChannelScan, lo_ns: int | None, hi_ns: int | None, object_key: str) -> StreamRef | None:
+    t = ch.times_ns
+    lo = 0 if lo_ns is None else int(np.searchsorted(t, lo_ns, side="left"))
+    hi = t.size if hi_ns is None else int(np.searchsorted(t, hi_ns, side="left"))
+    if ch.encoding in VIDEO_ENCODINGS and lo_ns is not None:
+        starts = np.flatnonzero(ch.keyframes[: lo + 1] & (t[: lo + 1] <= lo_ns))
+        lo = int(starts[-1]) if starts.size else lo
+    if hi <= lo:
+        return None
+    return StreamRef(topic=ch.topic, sensor_id=ch.sensor_id, encoding=ch.encoding, object_key=object_key,
+                     count=hi - lo, first_ns=int(t[lo]), last_ns=int(t[hi - 1]))
+
+
+def build_segments(scan: SnapshotScan, info: SnapshotInfo,
+                   calibration: CalibrationBundle | None = None) -> list[Segment]:
+    """The segments of one snapshot, in time order (see the module docstring)."""
+    m = scan.manifest
+    edges = piece_edges(m.start_ns, m.end_ns)
+    n = len(edges) - 1
+    out: list[Segment] = []
+    for i in range(n):
+        lo_ns = None if i == 0 else edges[i]
+        hi_ns = None if i == n - 1 else edges[i + 1]
+        refs = [r for ch in sorted(scan.channels.values(), key=lambda c: c.topic)
+                if (r := _stream(ch, lo_ns, hi_ns, info.raw_key)) is not None]
+        triggers = tuple(t for t in m.triggers if bisect.bisect_right(edges[1:-1], t.t_ns) == i)
+        out.append(Segment(
+            segment_id=segment_id(info.vehicle_id, info.sha256, i), vehicle_id=info.vehicle_id,
+            start_ns=edges[i], end_ns=edges[i + 1],
+            camera_frames=tuple(r for r in refs if r.encoding in VIDEO_ENCODINGS),
+            lidar_sweeps=tuple(r for r in refs if r.encoding in _LIDAR),
+            radar_returns=tuple(r for r in refs if r.encoding in _RADAR),
+            vehicle_states=tuple(r for r in refs if r.encoding in _STATE),
+            other_streams=tuple(r for r in refs
+                                if r.encoding not in VIDEO_ENCODINGS | _LIDAR | _RADAR | _STATE),
+            map_context={}, calibration=calibration, triggers=triggers,
+            visual_embedding=None, bev_embedding=None, language_description="",
+            tags=tuple(sorted({t.kind.value for t in triggers})), source=Source.REAL,
+            provenance=Provenance(
+                snapshot_ids=(m.snapshot_id,), snapshot_sha256=(info.sha256,),
+                software_version=m.software_version, model_version=m.model_version,
+                builder=BUILDER, built_ns=info.built_ns),
+        ))
+    return out

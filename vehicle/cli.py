@@ -1,0 +1,83 @@
+"""``avdata-vehicle``: the on-vehicle recorder and uploader.
+
+Commands: ``run`` (recorder + uploader in one process), ``record`` and ``upload`` (the same two
+halves as separate processes, for the systemd units), ``queue ls`` (what waits to upload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from shared import logs
+from shared.config import ConfigError
+from vehicle.config import VehicleConfig, load_config
+from vehicle.errors import VehicleError
+from vehicle.service import VehicleService
+from vehicle.upload_queue import UploadQueue
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avdata-vehicle",
+        description="On-vehicle service: buffer sensor streams, cut snapshots on triggers, upload them.")
+    parser.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "record and upload in one process"),
+                       ("record", "only subscribe, buffer, trigger and write snapshots"),
+                       ("upload", "only upload queued snapshots")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--config", type=Path, required=True, help="vehicle TOML file")
+    q = sub.add_parser("queue", help="inspect the upload queue")
+    qsub = q.add_subparsers(dest="queue_command", required=True)
+    ls = qsub.add_parser("ls", help="list queued snapshots in upload order")
+    ls.add_argument("--config", type=Path, required=True, help="vehicle TOML file")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+async def _serve(service: VehicleService) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return await service.run(stop)
+
+
+def _queue_ls(cfg: VehicleConfig, as_json: bool) -> int:
+    queue = UploadQueue(cfg.queue_path, cfg.snapshots_dir, cfg.queue.max_bytes)
+    try:
+        for e in queue.entries():
+            if as_json:
+                print(json.dumps(asdict(e)))
+            else:
+                print(f"{e.state:<9} prio={e.priority:<4} {e.size_bytes:>12} B "
+                      f"offset={e.offset_bytes:<12} {e.file_name} {e.reason}")
+    finally:
+        queue.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for a bad command line or configuration)."""
+    args = _parser().parse_args(argv)
+    logs.setup("avdata-vehicle", args.log_level)
+    try:
+        cfg = load_config(args.config)
+        if args.command == "queue":
+            return _queue_ls(cfg, args.json)
+        service = VehicleService(cfg, record=args.command in ("run", "record"),
+                                 upload=args.command in ("run", "upload"))
+    except (ConfigError, VehicleError) as exc:
+        print(f"avdata-vehicle: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(service))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The ZeroMQ edge: one SUB socket connected to every sensor endpoint.
+
+Frames are received with ``copy=False`` so payloads reach the ring buffer as zero-copy
+memoryviews of the ZeroMQ frames. Bad frames raise a :class:`shared.errors.ContractError`; the
+receiver counts it by reason, logs it at most once per second per reason, and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import zmq
+
+from shared.errors import ContractError
+from shared.messages import SensorMessage, from_frames
+from vehicle.metrics import VehicleMetrics
+
+log = logging.getLogger(__name__)
+
+
+class Receiver:
+    """A SUB socket subscribed to every topic on every endpoint."""
+
+    def __init__(
+        self, endpoints: tuple[str, ...], metrics: VehicleMetrics, *, rcvhwm: int = 100_000,
+        max_payload_bytes: int = 64 * 1024 * 1024, context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._ctx = context or zmq.Context.instance()
+        self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.SUB)
+        self._sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.SUBSCRIBE, b"")
+        for ep in endpoints:
+            self._sock.connect(ep)
+        self._poller = zmq.Poller()
+        self._poller.register(self._sock, zmq.POLLIN)
+        self._metrics = metrics
+        self._max_payload = max_payload_bytes
+        self._clock_ns = clock_ns
+        self._last_log_s: dict[str, float] = {}
+        self.endpoints = endpoints
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Whether a message is ready within ``timeout_ms``."""
+        return bool(self._poller.poll(timeout_ms))
+
+    def receive(self, timeout_ms: int, max_batch: int = 1000) -> list[SensorMessage]:
+        """Wait up to ``timeout_ms`` for traffic, then drain up to ``max_batch`` messages."""
+        out: list[SensorMessage] = []
+        # A blocking receive with a timeout wakes faster than zmq_poll followed by a receive.
+        self._sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+        flags = 0
+        while len(out) < max_batch:
+            try:
+                frames = self._sock.recv_multipart(flags, copy=False)
+            except zmq.Again:
+                break
+            flags = zmq.NOBLOCK
+            t_recv_ns = self._clock_ns()
+            msg = self.decode([f.buffer for f in frames])
+            if msg is not None:
+                out.append(msg.stamped(t_recv_ns))
+        return out
+
+    def decode(self, frames: list[memoryview]) -> SensorMessage | None:
+        """Decode frames, or count and (rate-limited) log why not and return ``None``."""
+        try:
+            return from_frames(frames, max_payload_bytes=self._max_payload)
+        except ContractError as exc:
+            self._metrics.drop("decode", exc.reason)
+            now = time.monotonic()
+            if now - self._last_log_s.get(exc.reason, -1e9) >= 1.0:
+                self._last_log_s[exc.reason] = now
+                log.warning("dropped a bad sensor message", extra={"reason": exc.reason, "error": str(exc)})
+            return None
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
