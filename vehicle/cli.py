@@ -1,7 +1,8 @@
 """``avdata-vehicle``: the on-vehicle recorder and uploader.
 
 Commands: ``run`` (recorder + uploader in one process), ``record`` and ``upload`` (the same two
-halves as separate processes, for the systemd units), ``queue ls`` (what waits to upload).
+halves as separate processes, for the systemd units), ``queue ls`` (what waits to upload), and
+``replay`` (publish a real recording into a running recorder, as the sensor drivers would).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from shared import logs
 from shared.config import ConfigError
+from vehicle import replay_cli
 from vehicle.config import VehicleConfig, load_config
 from vehicle.errors import VehicleError
 from vehicle.service import VehicleService
@@ -38,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     ls = qsub.add_parser("ls", help="list queued snapshots in upload order")
     ls.add_argument("--config", type=Path, required=True, help="vehicle TOML file")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    replay_cli.add_parser(sub)
     return parser
 
 
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.command == "queue":
             return _queue_ls(cfg, args.json)
+        if args.command == "replay":
+            return replay_cli.run(cfg, args)
         service = VehicleService(cfg, record=args.command in ("run", "record"),
                                  upload=args.command in ("run", "upload"))
     except (ConfigError, VehicleError) as exc:
