@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from cloud_ingest import api, tus
+from cloud_ingest.calibration_registry import CalibrationMetrics, CalibrationRegistry
 from cloud_ingest.config import CloudConfig
 from cloud_ingest.db import open_db
 from cloud_ingest.errors import AuthError, IngestError, IntegrityFailure, RateLimited, UploadLocked
 from cloud_ingest.metrics import Metrics
-from cloud_ingest.object_store import LocalObjectStore
+from cloud_ingest.object_store import open_store
 from cloud_ingest.ratelimit import RateLimiter
 from cloud_ingest.services import SERVICES, Services
 from cloud_ingest.sweeper import run_sweeper
@@ -73,10 +74,12 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     db = await asyncio.to_thread(open_db, cfg.db.backend, sqlite_path=str(cfg.sqlite_path), dsn=cfg.db.dsn,
-                                 schema=cfg.db.schema)
+                                 schema=cfg.db.schema, pool_size=cfg.db.pool_size)
+    metrics = Metrics()
     app[SERVICES] = Services(config=cfg, db=db, files=UploadFiles(cfg.uploads_dir, cfg.limits.read_chunk_bytes),
-                             store=LocalObjectStore(cfg.store_dir), metrics=Metrics(),
-                             limiter=RateLimiter(cfg.limits.rate_per_s, cfg.limits.rate_burst))
+                             store=open_store(cfg), metrics=metrics,
+                             limiter=RateLimiter(cfg.limits.rate_per_s, cfg.limits.rate_burst),
+                             calibrations=CalibrationRegistry(db, CalibrationMetrics(metrics.registry)))
     try:
         yield
     finally:

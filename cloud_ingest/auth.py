@@ -18,7 +18,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from cloud_ingest.db import MetadataDB, VehicleRow
+from cloud_ingest.db import MetadataDB, OperatorRow, VehicleRow
 from cloud_ingest.errors import AuthError, UploadNotFound
 
 VEHICLE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -91,6 +91,31 @@ def authenticate(db: MetadataDB, vehicle_header: str | None, auth_header: str | 
     if row is None or not ok:
         raise AuthError("invalid vehicle id or token", reason="bad_credentials")
     return Principal(row.vehicle_id)
+
+
+OPERATOR_PREFIX = "op."
+
+
+def add_operator(db: MetadataDB, name: str) -> str:
+    """Create a read-API operator; return its token ``op.<name>.<secret>`` (shown once, stored hashed)."""
+    check_vehicle_id(name)
+    secret, salt = new_token(), secrets.token_bytes(16)
+    db.add_operator(OperatorRow(name, salt, hash_token(secret, salt), time.time_ns()))
+    return f"{OPERATOR_PREFIX}{name}.{secret}"
+
+
+def authenticate_operator(db: MetadataDB, auth_header: str | None) -> str:
+    """The operator named by a valid ``Bearer op.<name>.<secret>``; :class:`AuthError` (401) otherwise."""
+    token = parse_bearer(auth_header)
+    name, _, secret = token.removeprefix(OPERATOR_PREFIX).rpartition(".")
+    row = db.get_operator(name) if token.startswith(OPERATOR_PREFIX) and VEHICLE_ID_RE.match(name) else None
+    salt = row.salt if row is not None else _DUMMY_SALT
+    expected = row.token_hash if row is not None else b"\0" * 32
+    ok = hmac.compare_digest(hash_token(secret, salt), expected)
+    if row is None or not ok:
+        raise AuthError("invalid operator token (create one with 'avdata-cloud operators add NAME')",
+                        reason="bad_credentials")
+    return row.operator_id
 
 
 def require_owner(principal: Principal, owner_vehicle_id: str, what: str) -> None:

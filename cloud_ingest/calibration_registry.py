@@ -10,40 +10,30 @@ Policy when a version is added (checked and applied in one transaction):
 - Re-adding an identical bundle (same vehicle, version and content as submitted) is a no-op, so a
   retried import is safe; the same version name with different content is a conflict.
 
-The registry keeps its own table in the ``sqlite3`` connection it is given, so it can share the
-ingest's database file and later move behind the shared DB layer: :class:`CalibrationStore` is the
-interface callers should type against.
+The table ``calibration_versions`` is part of the metadata DB's versioned migrations, so the
+registry works on both back-ends; adds are serialised per vehicle (SQLite: the write lock;
+PostgreSQL: an advisory lock), so two daemons adding versions at once cannot both pass the
+overlap check. :class:`CalibrationStore` is the interface callers type against.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import operator
-import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from cloud_ingest.calibration import validate_bundle
+from cloud_ingest.db_sql import Tx
+from cloud_ingest.db_sql_segments import SQLMetadataDB
 from cloud_ingest.errors import CalibrationConflict, CalibrationError, CalibrationNotFound
 from shared.calibration import CalibrationBundle
 from shared.errors import ContractError
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS calibration_versions (
-        vehicle_id    TEXT    NOT NULL,
-        version       TEXT    NOT NULL,
-        valid_from_ns INTEGER NOT NULL,
-        valid_to_ns   INTEGER,          -- NULL: valid until superseded
-        bundle        BLOB    NOT NULL, -- CalibrationBundle.encode() exactly as submitted
-        added_ns      INTEGER NOT NULL,
-        PRIMARY KEY (vehicle_id, version),
-        UNIQUE (vehicle_id, valid_from_ns)
-    )""",
-)
 _COLUMNS = "version, valid_from_ns, valid_to_ns, bundle"
 _Row = tuple[str, int, int | None, bytes]
 
@@ -72,61 +62,53 @@ class CalibrationMetrics:
 
 
 class CalibrationRegistry:
-    """SQLite-backed :class:`CalibrationStore` on a caller-owned connection (see module docstring)."""
+    """:class:`CalibrationStore` in the metadata DB (SQLite or PostgreSQL; see module docstring)."""
 
-    def __init__(self, conn: sqlite3.Connection, metrics: CalibrationMetrics | None = None) -> None:
-        self._conn = conn
+    def __init__(self, db: SQLMetadataDB, metrics: CalibrationMetrics | None = None) -> None:
+        self._db = db
         self.metrics = metrics if metrics is not None else CalibrationMetrics()
-        with self._transaction():
-            for statement in _SCHEMA:
-                conn.execute(statement)
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        # Inside a caller's transaction a savepoint keeps our writes atomic without committing theirs;
-        # otherwise BEGIN IMMEDIATE takes the write lock before the overlap check, so two daemons
-        # adding versions at once cannot both pass the check.
-        nested = self._conn.in_transaction
+    def _transaction(self, vehicle_id: str | None = None) -> Iterator[Tx]:
         try:
-            self._conn.execute("SAVEPOINT calibration" if nested else "BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK TO calibration" if nested else "ROLLBACK")
-                if nested:
-                    self._conn.execute("RELEASE calibration")
-                raise
-            self._conn.execute("RELEASE calibration" if nested else "COMMIT")
-        except sqlite3.Error as exc:
-            raise CalibrationError(f"calibration store: {exc}", reason="calibration_store") from exc
+            with self._db.transaction() as tx:
+                if vehicle_id is not None:
+                    self._db._lock_named(tx, "calibration:" + vehicle_id)
+                yield tx
+        except CalibrationError:
+            raise
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg"):
+                raise CalibrationError(f"calibration store: {exc}", reason="calibration_store") from exc
+            raise
 
     def add(self, bundle: CalibrationBundle) -> CalibrationBundle:
         """Store ``bundle``; returns it as stored. Raises :class:`InvalidCalibration` or
         :class:`CalibrationConflict` (counted in ``avdata_calibration_rejected_total``)."""
         try:
             validate_bundle(bundle)
-            with self._transaction():
-                stored = self._add(bundle)
+            with self._transaction(bundle.vehicle_id) as tx:
+                stored = self._add(tx, bundle)
         except CalibrationError as exc:
             self.metrics.rejected.labels(reason=exc.reason).inc()
             raise
         return stored
 
-    def _add(self, bundle: CalibrationBundle) -> CalibrationBundle:
+    def _add(self, tx: Tx, bundle: CalibrationBundle) -> CalibrationBundle:
         blob = bundle.encode()
-        same = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM calibration_versions WHERE vehicle_id = ? AND version = ?",
-            (bundle.vehicle_id, bundle.version)).fetchone()
-        if same is not None:
+        rows = tx.run(f"SELECT {_COLUMNS} FROM calibration_versions WHERE vehicle_id = ? AND version = ?",
+                      (bundle.vehicle_id, bundle.version))
+        if rows:
+            same = _row(rows[0])
             if bytes(same[3]) == blob:
                 return self._bundle(bundle.vehicle_id, same)
             raise CalibrationConflict(f"vehicle {bundle.vehicle_id!r} already has a calibration version "
                                       f"{bundle.version!r} with different content; use a new version name")
         end = bundle.valid_to_ns
-        overlapping: list[_Row] = self._conn.execute(
+        overlapping = [_row(r) for r in tx.run(
             f"SELECT {_COLUMNS} FROM calibration_versions WHERE vehicle_id = ? "
-            "AND (? IS NULL OR valid_from_ns < ?) AND (valid_to_ns IS NULL OR valid_to_ns > ?) "
-            "ORDER BY valid_from_ns", (bundle.vehicle_id, end, end, bundle.valid_from_ns)).fetchall()
+            "AND (CAST(? AS BIGINT) IS NULL OR valid_from_ns < ?) AND (valid_to_ns IS NULL OR valid_to_ns > ?) "
+            "ORDER BY valid_from_ns", (bundle.vehicle_id, end, end, bundle.valid_from_ns))]
         for version, start, stop, _ in overlapping:
             if stop is None and start < bundle.valid_from_ns:
                 continue  # the open-ended latest version: superseded below
@@ -134,11 +116,11 @@ class CalibrationRegistry:
                 f"calibration {bundle.vehicle_id!r}/{bundle.version!r} valid "
                 f"[{bundle.valid_from_ns}, {_end(end)}) overlaps version {version!r} valid "
                 f"[{start}, {_end(stop)}); close or move one of the ranges")
-        self._conn.execute(
+        tx.run(
             "UPDATE calibration_versions SET valid_to_ns = ? "
             "WHERE vehicle_id = ? AND valid_to_ns IS NULL AND valid_from_ns < ?",
             (bundle.valid_from_ns, bundle.vehicle_id, bundle.valid_from_ns))
-        self._conn.execute(
+        tx.run(
             "INSERT INTO calibration_versions (vehicle_id, version, valid_from_ns, valid_to_ns, bundle, "
             "added_ns) VALUES (?, ?, ?, ?, ?, ?)",
             (bundle.vehicle_id, bundle.version, bundle.valid_from_ns, end, blob, time.time_ns()))
@@ -173,11 +155,8 @@ class CalibrationRegistry:
         return [self._bundle(vehicle_id, row) for row in rows]
 
     def _query(self, sql: str, params: tuple[object, ...]) -> list[_Row]:
-        try:
-            rows: list[_Row] = self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise CalibrationError(f"calibration store: {exc}", reason="calibration_store") from exc
-        return rows
+        with self._transaction() as tx:
+            return [_row(r) for r in tx.run(sql, params)]
 
     @staticmethod
     def _bundle(vehicle_id: str, row: _Row) -> CalibrationBundle:
@@ -189,6 +168,10 @@ class CalibrationRegistry:
                                    reason="calibration_store") from exc
         # The submitted bundle is kept verbatim; the range end may since have been closed.
         return dataclasses.replace(bundle, valid_to_ns=stop)
+
+
+def _row(r: Sequence[Any]) -> _Row:
+    return str(r[0]), int(r[1]), None if r[2] is None else int(r[2]), bytes(r[3])
 
 
 def _end(valid_to_ns: int | None) -> str:

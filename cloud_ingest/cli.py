@@ -13,12 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from cloud_ingest import auth
+from cloud_ingest import auth, cli_admin
 from cloud_ingest.api import segment_json
 from cloud_ingest.app import create_app
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.db import MetadataDB, open_db
+from cloud_ingest.db import open_db
+from cloud_ingest.db_sql_segments import SQLMetadataDB
 from cloud_ingest.errors import IngestError
+from cloud_ingest.query import build_query, encode_cursor
 from shared import logs
 from shared.config import ConfigError, load
 from shared.sdnotify import Notifier
@@ -31,10 +33,12 @@ def _config(args: argparse.Namespace) -> CloudConfig:
     for key in ("host", "port"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
+    if getattr(args, "nats", None):
+        overrides["relay"] = {"nats_url": args.nats}
     return load(CloudConfig, args.config, overrides)
 
 
-def _db(cfg: CloudConfig) -> MetadataDB:
+def _db(cfg: CloudConfig) -> SQLMetadataDB:
     return open_db(cfg.db.backend, sqlite_path=str(cfg.sqlite_path), dsn=cfg.db.dsn, schema=cfg.db.schema)
 
 
@@ -88,13 +92,19 @@ def _cmd_segments(args: argparse.Namespace) -> int:
     db = _db(_config(args))
     try:
         if args.action == "ls":
-            rows = db.list_segments(args.vehicle, args.limit, None)
+            q = build_query(vehicle=args.vehicle, since=args.since, until=args.until, trigger=args.trigger,
+                            tag=args.tag, limit=args.limit, cursor=args.cursor,
+                            include_superseded=args.superseded)
+            rows, cursor = db.query_segments(q)
             if args.json:
-                print(json.dumps([segment_json(r, full=False) for r in rows], indent=2))
+                print(json.dumps({"segments": [segment_json(r, full=False) for r in rows],
+                                  "next_cursor": encode_cursor(cursor)}, indent=2))
             else:
                 for r in rows:
                     print(f"{r.segment_id}\t{r.vehicle_id}\t{r.start_ns}\t{r.end_ns}\t"
                           f"{(r.end_ns - r.start_ns) / 1e9:.1f}s\t{r.raw_key}")
+                if cursor is not None:
+                    print(f"more: --cursor {encode_cursor(cursor)}", file=sys.stderr)
             return 0
         row = db.get_segment(args.segment_id)
         if row is None:
@@ -117,6 +127,14 @@ def _cmd_segments(args: argparse.Namespace) -> int:
         db.close()
 
 
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from cloud_ingest.relay import serve_relay
+
+    cfg = _config(args)
+    logs.setup("avdata-cloud-relay", cfg.log_level)
+    return asyncio.run(serve_relay(cfg, Notifier()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avdata-cloud", description=(
         "Cloud ingest daemon: receives snapshot uploads from vehicles over tus 1.0.0, checks them, "
@@ -133,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
     s.set_defaults(func=_cmd_serve)
 
+    r = sub.add_parser("relay", help="publish the outbox to NATS JetStream (READY=1 once the stream exists)")
+    common(r)
+    r.add_argument("--nats", help="NATS server URL (default nats://127.0.0.1:4222)")
+    r.set_defaults(func=_cmd_relay)
+
     v = sub.add_parser("vehicles", help="register vehicles and manage their tokens")
     vsub = v.add_subparsers(dest="action", required=True)
     for action, text in (("add", "register a vehicle; prints ONLY its new token"),
@@ -148,13 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     ls = gsub.add_parser("ls", help="list segments, newest first")
     common(ls)
     ls.add_argument("--vehicle", help="only this vehicle's segments")
-    ls.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    ls.add_argument("--since", help="overlapping this time or later (ISO 8601, e.g. 2023-11-14T22:00:00Z, or ns)")
+    ls.add_argument("--until", help="overlapping before this time (ISO 8601 or ns)")
+    ls.add_argument("--trigger", help="only segments with a trigger of this kind (e.g. hard_brake)")
+    ls.add_argument("--tag", help="only segments with this tag")
+    ls.add_argument("--cursor", help="continue after the page that printed this cursor")
+    ls.add_argument("--superseded", action="store_true", help="include segments replaced by joined ones")
+    ls.add_argument("--limit", type=int, default=100, help="at most this many (1-1000, default 100)")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show = gsub.add_parser("show", help="show one segment in full")
     show.add_argument("segment_id")
     common(show)
     show.add_argument("--json", action="store_true", help="print the whole segment record as JSON")
     g.set_defaults(func=_cmd_segments)
+    cli_admin.add_commands(sub, common, lambda a: _db(_config(a)))
     return p
 
 

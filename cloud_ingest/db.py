@@ -8,8 +8,12 @@ from worker threads so the event loop stays free).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from cloud_ingest.db_sql_segments import SQLMetadataDB
 
 #: Upload states. ``in_progress`` → ``complete`` | ``quarantined``; checksum failures delete the row.
 IN_PROGRESS = "in_progress"
@@ -65,6 +69,8 @@ class SegmentRow:
     raw_key: str
     record: bytes
     created_ns: int
+    labels: tuple[str, ...] = ()
+    superseded_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,45 @@ class OutboxRow:
     key: str
     segment_id: str
     payload: bytes
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPlan:
+    """What a join planner decided: new (joined) segments with their announcements, and which
+    existing segment ids they supersede (``old id -> new id``)."""
+
+    segments: tuple[SegmentRow, ...] = ()
+    outbox: tuple[OutboxRow, ...] = ()
+    supersede: dict[str, str] = field(default_factory=dict)
+
+
+#: Called inside the ingest transaction with the vehicle's live neighbouring segments.
+JoinPlanner = Callable[[list[SegmentRow]], JoinPlan]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentQuery:
+    """Filters of the read API. Times are ns; a segment matches when it overlaps
+    ``[since_ns, until_ns)``. ``cursor`` continues a previous page (see ``next_cursor``)."""
+
+    vehicle_id: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    trigger: str | None = None
+    tag: str | None = None
+    include_superseded: bool = False
+    limit: int = 100
+    cursor: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRow:
+    """A human or service allowed to use the read API (salted token hash, as for vehicles)."""
+
+    operator_id: str
+    salt: bytes
+    token_hash: bytes
     created_ns: int
 
 
@@ -144,9 +189,14 @@ class MetadataDB(Protocol):
 
     # ingest
     def commit_ingest(self, upload_id: str, segments: list[SegmentRow], outbox: list[OutboxRow],
-                      now_ns: int) -> list[str]:
+                      now_ns: int, planner: JoinPlanner | None = None, join_gap_ns: int = 0) -> list[str]:
         """One transaction: insert the segments that are new (and an outbox row for each new one),
-        mark the upload complete. Returns the ids of the segments that were newly inserted."""
+        mark the upload complete. Returns the ids of the segments that were newly inserted.
+
+        With ``planner``, when a segment was new, the vehicle's writers are serialised, its live
+        segments within ``join_gap_ns`` of the new ones are handed to ``planner`` and its
+        :class:`JoinPlan` is applied in the same transaction (a leaf superseded at once is not
+        announced on its own)."""
         ...
 
     def quarantine(self, row: QuarantineRow) -> None:
@@ -162,6 +212,10 @@ class MetadataDB(Protocol):
 
     def get_segment(self, segment_id: str) -> SegmentRow | None: ...
 
+    def query_segments(self, q: SegmentQuery) -> tuple[list[SegmentRow], tuple[int, str] | None]:
+        """One page, newest ``start_ns`` first, and the cursor of the next page (``None``: last)."""
+        ...
+
     def segment_ids_for_sha(self, vehicle_id: str, sha256: str) -> list[str]: ...
 
     # outbox
@@ -171,12 +225,28 @@ class MetadataDB(Protocol):
 
     def set_consumer_offset(self, consumer: str, offset: int) -> None: ...
 
+    def publish_outbox(self, limit: int, publish: Callable[[list[OutboxRow]], int]) -> int:
+        """Hand up to ``limit`` unpublished rows (offset order) to ``publish``, which returns how
+        many of them, from the first, were acknowledged; mark those published and return the count.
 
-def open_db(backend: str, *, sqlite_path: str = "", dsn: str = "", schema: str = "public") -> MetadataDB:
+        PostgreSQL holds the rows ``FOR UPDATE SKIP LOCKED`` meanwhile, so several relays share the
+        work; SQLite reads after a persisted cursor (one relay per file)."""
+        ...
+
+    # operators (read API)
+    def add_operator(self, row: OperatorRow) -> None:
+        """Register an operator; raises :class:`cloud_ingest.errors.VehicleExists` if taken."""
+        ...
+
+    def get_operator(self, operator_id: str) -> OperatorRow | None: ...
+
+
+def open_db(backend: str, *, sqlite_path: str = "", dsn: str = "", schema: str = "public",
+            pool_size: int = 4) -> SQLMetadataDB:
     """Open (and migrate) the back-end named ``backend`` (``sqlite`` or ``postgres``)."""
     from pathlib import Path
 
-    db: MetadataDB
+    db: SQLMetadataDB
     if backend == "sqlite":
         from cloud_ingest.db_sqlite import SQLiteDB
 
@@ -184,7 +254,7 @@ def open_db(backend: str, *, sqlite_path: str = "", dsn: str = "", schema: str =
     elif backend == "postgres":
         from cloud_ingest.db_postgres import PostgresDB
 
-        db = PostgresDB(dsn, schema)
+        db = PostgresDB(dsn, schema, pool_size=pool_size)
     else:
         raise ValueError(f"unknown metadata DB back-end {backend!r} (known: sqlite, postgres)")
     db.migrate()

@@ -46,6 +46,23 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         """CREATE TABLE outbox_consumers (
             consumer TEXT PRIMARY KEY, consumed_offset BIGINT NOT NULL)""",
     )),
+    (3, (
+        # relay: rows are marked once NATS acknowledged them (PostgreSQL picks rows by this column)
+        "ALTER TABLE outbox ADD COLUMN published_ns BIGINT",
+        "CREATE INDEX outbox_unpublished ON outbox (outbox_offset) WHERE published_ns IS NULL",
+        # calibration registry (IF NOT EXISTS: embedded DBs may hold the table from before it moved here)
+        """CREATE TABLE IF NOT EXISTS calibration_versions (
+            vehicle_id TEXT NOT NULL, version TEXT NOT NULL, valid_from_ns BIGINT NOT NULL,
+            valid_to_ns BIGINT, bundle {blob} NOT NULL, added_ns BIGINT NOT NULL,
+            PRIMARY KEY (vehicle_id, version), UNIQUE (vehicle_id, valid_from_ns))""",
+        # joined segments replace short ones; labels ("trigger:<kind>", "tag:<tag>") serve queries
+        "ALTER TABLE segments ADD COLUMN superseded_by TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE segment_labels (
+            label TEXT NOT NULL, segment_id TEXT NOT NULL, PRIMARY KEY (label, segment_id))""",
+        """CREATE TABLE operators (
+            operator_id TEXT PRIMARY KEY, salt {blob} NOT NULL, token_hash {blob} NOT NULL,
+            created_ns BIGINT NOT NULL)""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1][0]

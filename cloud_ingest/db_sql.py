@@ -18,11 +18,6 @@ from cloud_ingest import db_schema
 from cloud_ingest.db import (
     COMPLETE,
     IN_PROGRESS,
-    QUARANTINED,
-    SEGMENTS_TOPIC,
-    OutboxRow,
-    QuarantineRow,
-    SegmentRow,
     UploadRecord,
     VehicleRow,
 )
@@ -30,8 +25,6 @@ from cloud_ingest.errors import UploadLocked, UploadNotFound, VehicleExists
 
 _UPLOAD_COLS = ("upload_id, vehicle_id, length_bytes, offset_bytes, sha256, snapshot_id, filename, status, "
                 "created_ns, expires_ns, bytes_received, segment_ids, lock_owner, lock_until_ns")
-_SEGMENT_COLS = ("segment_id, vehicle_id, start_ns, end_ns, snapshot_id, snapshot_sha256, upload_id, "
-                 "raw_key, record, created_ns")
 
 
 class Tx(abc.ABC):
@@ -53,23 +46,28 @@ def _upload(row: Sequence[Any]) -> UploadRecord:
                         tuple(s for s in seg.split(",") if s), str(row[12]), int(row[13]))
 
 
-def _segment(row: Sequence[Any]) -> SegmentRow:
-    return SegmentRow(str(row[0]), str(row[1]), int(row[2]), int(row[3]), str(row[4]), str(row[5]),
-                      str(row[6]), str(row[7]), bytes(row[8]), int(row[9]))
+class SQLCore(abc.ABC):
+    """Schema, vehicles and uploads over SQL; see the module docstring for locking.
 
-
-class SQLMetadataDB(abc.ABC):
-    """:class:`cloud_ingest.db.MetadataDB` over SQL; see the module docstring for locking."""
+    :class:`cloud_ingest.db_sql_segments.SQLMetadataDB` adds segments, the outbox and operators."""
 
     dialect: str = ""
 
     @abc.abstractmethod
-    def transaction(self) -> AbstractContextManager[Tx]:
-        """A write transaction (serialised with other writers where the engine needs it)."""
+    def transaction(self, durable: bool = True) -> AbstractContextManager[Tx]:
+        """A write transaction (serialised with other writers where the engine needs it).
+
+        ``durable=False`` may lose the commit on power loss (never corrupts): only for state a
+        client can recover by itself, i.e. upload leases and offsets, which a tus client re-reads
+        with HEAD (the data bytes themselves are fsynced before the offset is recorded)."""
 
     @abc.abstractmethod
+    def _lock_named(self, tx: Tx, name: str) -> None:
+        """Serialise the holders of the lock ``name`` until the end of ``tx``."""
+
     def _lock_upload(self, tx: Tx, upload_id: str) -> None:
         """Serialise writers of one upload until the end of ``tx``."""
+        self._lock_named(tx, "upload:" + upload_id)
 
     @abc.abstractmethod
     def _lock_outbox(self, tx: Tx) -> None:
@@ -150,7 +148,7 @@ class SQLMetadataDB(abc.ABC):
         return _upload(rows[0]) if rows else None
 
     def claim_upload(self, upload_id: str, owner: str, now_ns: int, lease_ns: int) -> UploadRecord:
-        with self.transaction() as tx:
+        with self.transaction(durable=False) as tx:
             self._lock_upload(tx, upload_id)
             rec = self._get_upload(tx, upload_id)
             if rec is None or rec.status != IN_PROGRESS:
@@ -166,7 +164,7 @@ class SQLMetadataDB(abc.ABC):
 
     def advance_upload(self, upload_id: str, owner: str, offset_bytes: int, added_bytes: int,
                        expires_ns: int, release: bool) -> UploadRecord:
-        with self.transaction() as tx:
+        with self.transaction(durable=False) as tx:
             self._lock_upload(tx, upload_id)
             tx.run("UPDATE uploads SET offset_bytes = ?, bytes_received = bytes_received + ?, "
                    "expires_ns = ?, lock_owner = CASE WHEN ? THEN '' ELSE lock_owner END "
@@ -179,7 +177,7 @@ class SQLMetadataDB(abc.ABC):
         return got
 
     def release_upload(self, upload_id: str, owner: str) -> None:
-        with self.transaction() as tx:
+        with self.transaction(durable=False) as tx:
             self._lock_upload(tx, upload_id)
             tx.run("UPDATE uploads SET lock_owner = '' WHERE upload_id = ? AND lock_owner = ?",
                    (upload_id, owner))
@@ -193,89 +191,3 @@ class SQLMetadataDB(abc.ABC):
             rows = tx.run(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE status = ? AND expires_ns < ? "
                           "AND lock_until_ns < ?", (IN_PROGRESS, now_ns, now_ns))
         return [_upload(r) for r in rows]
-
-    # -- ingest --------------------------------------------------------------------------
-    def commit_ingest(self, upload_id: str, segments: list[SegmentRow], outbox: list[OutboxRow],
-                      now_ns: int) -> list[str]:
-        by_id = {o.segment_id: o for o in outbox}
-        new: list[str] = []
-        with self.transaction() as tx:
-            for s in segments:
-                tx.run(f"INSERT INTO segments ({_SEGMENT_COLS}) VALUES ({', '.join('?' * 10)}) "
-                       "ON CONFLICT DO NOTHING",
-                       (s.segment_id, s.vehicle_id, s.start_ns, s.end_ns, s.snapshot_id,
-                        s.snapshot_sha256, s.upload_id, s.raw_key, s.record, s.created_ns))
-                if tx.changed() == 1:
-                    new.append(s.segment_id)
-            if new:
-                self._lock_outbox(tx)
-            for sid in new:
-                o = by_id.get(sid)
-                if o is None:
-                    continue
-                tx.run("INSERT INTO outbox (topic, msg_key, segment_id, payload, created_ns) "
-                       "VALUES (?, ?, ?, ?, ?)", (o.topic or SEGMENTS_TOPIC, o.key, sid, o.payload, now_ns))
-            tx.run("UPDATE uploads SET status = ?, segment_ids = ?, lock_owner = '' WHERE upload_id = ?",
-                   (COMPLETE, ",".join(s.segment_id for s in segments), upload_id))
-        return new
-
-    def quarantine(self, row: QuarantineRow) -> None:
-        with self.transaction() as tx:
-            tx.run("INSERT INTO quarantine (upload_id, vehicle_id, reason, detail, object_path, created_ns) "
-                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                   (row.upload_id, row.vehicle_id, row.reason, row.detail, row.object_path,
-                    row.created_ns))
-            tx.run("UPDATE uploads SET status = ?, lock_owner = '' WHERE upload_id = ?",
-                   (QUARANTINED, row.upload_id))
-
-    def get_quarantine(self, upload_id: str) -> QuarantineRow | None:
-        with self.transaction() as tx:
-            rows = tx.run("SELECT upload_id, vehicle_id, reason, detail, object_path, created_ns "
-                          "FROM quarantine WHERE upload_id = ?", (upload_id,))
-        return QuarantineRow(*rows[0]) if rows else None
-
-    # -- read API ------------------------------------------------------------------------
-    def list_segments(self, vehicle_id: str | None, limit: int, after_ns: int | None) -> list[SegmentRow]:
-        where: list[str] = []
-        params: list[Any] = []
-        if vehicle_id is not None:
-            where.append("vehicle_id = ?")
-            params.append(vehicle_id)
-        if after_ns is not None:
-            where.append("start_ns > ?")
-            params.append(after_ns)
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
-        with self.transaction() as tx:
-            rows = tx.run(f"SELECT {_SEGMENT_COLS} FROM segments {clause}"
-                          "ORDER BY start_ns DESC, segment_id LIMIT ?", (*params, limit))
-        return [_segment(r) for r in rows]
-
-    def get_segment(self, segment_id: str) -> SegmentRow | None:
-        with self.transaction() as tx:
-            rows = tx.run(f"SELECT {_SEGMENT_COLS} FROM segments WHERE segment_id = ?", (segment_id,))
-        return _segment(rows[0]) if rows else None
-
-    def segment_ids_for_sha(self, vehicle_id: str, sha256: str) -> list[str]:
-        with self.transaction() as tx:
-            rows = tx.run("SELECT segment_id FROM segments WHERE vehicle_id = ? AND snapshot_sha256 = ? "
-                          "ORDER BY start_ns", (vehicle_id, sha256))
-        return [str(r[0]) for r in rows]
-
-    # -- outbox --------------------------------------------------------------------------
-    def read_outbox(self, after_offset: int, limit: int) -> list[OutboxRow]:
-        with self.transaction() as tx:
-            rows = tx.run("SELECT outbox_offset, topic, msg_key, segment_id, payload, created_ns FROM outbox "
-                          "WHERE outbox_offset > ? ORDER BY outbox_offset LIMIT ?", (after_offset, limit))
-        return [OutboxRow(int(r[0]), r[1], r[2], r[3], bytes(r[4]), int(r[5])) for r in rows]
-
-    def get_consumer_offset(self, consumer: str) -> int:
-        with self.transaction() as tx:
-            rows = tx.run("SELECT consumed_offset FROM outbox_consumers WHERE consumer = ?", (consumer,))
-        return int(rows[0][0]) if rows else 0
-
-    def set_consumer_offset(self, consumer: str, offset: int) -> None:
-        with self.transaction() as tx:
-            tx.run("INSERT INTO outbox_consumers (consumer, consumed_offset) VALUES (?, ?) "
-                   "ON CONFLICT (consumer) DO UPDATE SET consumed_offset = excluded.consumed_offset",
-                   (consumer, offset))
-

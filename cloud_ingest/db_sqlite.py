@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cloud_ingest.db_sql import SQLMetadataDB, Tx
+from cloud_ingest.db import OutboxRow
+from cloud_ingest.db_sql import Tx
+from cloud_ingest.db_sql_segments import SQLMetadataDB
+
+#: The ``outbox_consumers`` row holding how far the relay has published.
+RELAY_CURSOR = "__relay__"
 
 
 class _SQLiteTx(Tx):
@@ -45,10 +51,14 @@ class SQLiteDB(SQLMetadataDB):
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._lock = threading.Lock()
+        self._durable = True
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, durable: bool = True) -> Iterator[Tx]:
         with self._lock:
+            if durable != self._durable:  # WAL + NORMAL: no fsync at commit, still crash-consistent
+                self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteTx(self._conn)
@@ -57,11 +67,23 @@ class SQLiteDB(SQLMetadataDB):
                 raise
             self._conn.execute("COMMIT")
 
-    def _lock_upload(self, tx: Tx, upload_id: str) -> None:
+    def _lock_named(self, tx: Tx, name: str) -> None:
         """Nothing more to do: ``BEGIN IMMEDIATE`` already holds the database's write lock."""
 
     def _lock_outbox(self, tx: Tx) -> None:
         """Nothing more to do: SQLite commits writers one at a time."""
+
+    def publish_outbox(self, limit: int, publish: Callable[[list[OutboxRow]], int]) -> int:
+        """Rows after the persisted relay cursor; the write lock is not held while publishing."""
+        cursor = self.get_consumer_offset(RELAY_CURSOR)
+        rows = self.read_outbox(cursor, limit)
+        done = publish(rows) if rows else 0
+        if done:
+            with self.transaction() as tx:
+                tx.run("UPDATE outbox SET published_ns = ? WHERE outbox_offset > ? AND outbox_offset <= ?",
+                       (time.time_ns(), cursor, rows[done - 1].offset))
+                self._set_offset(tx, RELAY_CURSOR, rows[done - 1].offset)
+        return done
 
     def close(self) -> None:
         with self._lock:

@@ -87,6 +87,19 @@ class VehicleExists(IngestError):
     status = 409
 
 
+class OperatorExists(IngestError):
+    """``operators add`` for a name that is already taken."""
+
+    reason = "operator_exists"
+    status = 409
+
+
+class RelayError(IngestError):
+    """The outbox relay cannot reach NATS or the stream refuses its configuration."""
+
+    reason = "relay_error"
+
+
 class RateLimited(IngestError):
     """The vehicle sent more requests than its token bucket allows (429)."""
 

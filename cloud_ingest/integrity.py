@@ -21,9 +21,11 @@ from cloud_ingest.errors import ChecksumMismatch, IntegrityFailure
 from shared import messages
 from shared.errors import ContractError, SnapshotError
 from shared.manifest import SnapshotManifest
+from shared.payloads import GnssFix, decode_small
 from shared.snapshot import SnapshotReader
 
 VIDEO_ENCODINGS = frozenset({"h265", "h264"})
+GNSS_ENCODING = "gnss_v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +40,34 @@ class ChannelScan:
 
 
 @dataclass(frozen=True, slots=True)
+class GnssTrack:
+    """Valid GNSS fixes of a snapshot (``fix_type`` > 0): ``t_ns`` (n,) int64, ``latlon_deg`` (n, 2)."""
+
+    t_ns: npt.NDArray[np.int64]
+    latlon_deg: npt.NDArray[np.float64]
+
+
+EMPTY_TRACK = GnssTrack(np.zeros(0, np.int64), np.zeros((0, 2), np.float64))
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotScan:
-    """The embedded manifest and what the file actually contains, channel by channel."""
+    """The embedded manifest, what the file actually contains channel by channel, and its GNSS track."""
 
     manifest: SnapshotManifest
     channels: dict[str, ChannelScan]
+    gnss: GnssTrack = EMPTY_TRACK
+
+
+def _gnss_fix(payload: bytes | memoryview) -> tuple[float, float] | None:
+    """(lat, lon) of a usable fix; a bad GNSS payload only loses that fix (it is map context)."""
+    try:
+        fix = decode_small(payload, GnssFix)
+    except ContractError:
+        return None
+    if fix.fix_type <= 0 or not (-90.0 <= fix.lat_deg <= 90.0 and -180.0 <= fix.lon_deg <= 180.0):
+        return None
+    return fix.lat_deg, fix.lon_deg
 
 
 def check_sha256(actual_hex: str, declared_hex: str) -> None:
@@ -59,6 +84,7 @@ def scan_snapshot(path: Path) -> SnapshotScan:
         times: dict[str, list[int]] = {}
         keys: dict[str, list[bool]] = {}
         meta: dict[str, tuple[str, str]] = {}
+        fixes: list[tuple[int, float, float]] = []
         with open(path, "rb") as fh:
             mcap = make_reader(fh, validate_crcs=True)
             for _schema, channel, rec in mcap.iter_messages(log_time_order=False):
@@ -69,6 +95,8 @@ def scan_snapshot(path: Path) -> SnapshotScan:
                 times.setdefault(msg.topic, []).append(rec.log_time)
                 keys.setdefault(msg.topic, []).append(msg.keyframe)
                 meta.setdefault(msg.topic, (msg.sensor_id, msg.encoding))
+                if msg.encoding == GNSS_ENCODING and (fix := _gnss_fix(msg.payload)) is not None:
+                    fixes.append((rec.log_time, *fix))
     except ContractError as exc:  # a broken container is "mcap_invalid"; a broken record keeps its reason
         reason = "mcap_invalid" if isinstance(exc, SnapshotError) else exc.reason
         raise IntegrityFailure(f"snapshot unreadable: {exc}", reason=reason) from exc
@@ -79,7 +107,10 @@ def scan_snapshot(path: Path) -> SnapshotScan:
                        np.asarray(keys[t], dtype=bool))
         for t in times
     }
-    return SnapshotScan(manifest, channels)
+    fixes.sort()
+    track = GnssTrack(np.asarray([f[0] for f in fixes], np.int64),
+                      np.asarray([f[1:] for f in fixes], np.float64).reshape(-1, 2)) if fixes else EMPTY_TRACK
+    return SnapshotScan(manifest, channels, track)
 
 
 def check_scan(scan: SnapshotScan, *, vehicle_id: str) -> None:

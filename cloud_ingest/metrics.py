@@ -29,6 +29,11 @@ class Metrics:
         self.segments_created = Counter("avdata_cloud_segments_created", "Segments inserted", registry=r)
         self.uploads_expired = Counter("avdata_cloud_uploads_expired", "Uploads removed by the sweeper",
                                        registry=r)
+        self.segments_joined = Counter("avdata_cloud_segments_joined", "Joined segments created from short "
+                                       "adjacent ones", registry=r)
+        self.segments_without_calibration = Counter(
+            "avdata_cloud_segments_without_calibration", "Segments stored without a calibration bundle, by "
+            "reason (vehicle_has_none, none_valid_at_start)", ["reason"], registry=r)
         self.ingest_seconds = Histogram(
             "avdata_cloud_ingest_seconds", "Completion latency: last byte to durable acknowledgement",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0), registry=r)

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Protocol
 
+from cloud_ingest.config import CloudConfig
 from cloud_ingest.errors import ObjectExists, ObjectKeyError
 from shared.snapshot import fsync_dir, sha256_file
 
@@ -59,6 +60,15 @@ class ObjectStore(Protocol):
         ...
 
 
+def open_store(cfg: CloudConfig) -> ObjectStore:
+    """The object store named by ``cfg.store``: the local directory, or an S3 bucket."""
+    if cfg.store.backend == "s3":
+        from cloud_ingest.object_store_s3 import S3ObjectStore
+
+        return S3ObjectStore.from_config(cfg.store)
+    return LocalObjectStore(cfg.store_dir)
+
+
 class LocalObjectStore:
     """:class:`ObjectStore` on a local directory (the embedded default)."""
 
@@ -96,16 +106,16 @@ class LocalObjectStore:
 
     def put_file(self, key: str, src: Path, *, move: bool = False) -> None:
         tmp = self._tmp(key)
+        linked = False
         if move:
-            with open(src, "rb") as fh:
-                os.fsync(fh.fileno())
             try:
                 os.link(src, tmp)  # same filesystem: no copy, the inode simply gains a name
+                linked = True
             except OSError:
-                shutil.copyfile(src, tmp)
-        else:
+                pass
+        if not linked:
             shutil.copyfile(src, tmp)
-        with open(tmp, "rb") as fh:
+        with open(tmp, "rb") as fh:  # one fsync of the data, whichever name it has now
             os.fsync(fh.fileno())
         self._place(key, tmp)
         if move:

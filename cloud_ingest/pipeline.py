@@ -1,9 +1,11 @@
-"""What happens when the last byte of an upload arrives: check, cut, store, record, announce.
+"""What happens when the last byte of an upload arrives: check, cut, calibrate, join, store,
+record, announce.
 
 :func:`ingest_upload` is blocking (the daemon runs it in a worker thread) and idempotent: segment
 ids are deterministic, the raw object is write-once and accepted again only with the same hash,
-and segment + outbox rows are inserted in one transaction that skips segments already present.
-So a retry after a crash at any step, or two daemons finishing the same content, store it once.
+and segment + outbox rows are inserted in one transaction that skips segments already present
+(and plans a join only when a segment was new). So a retry after a crash at any step, or two
+daemons finishing the same content, store it once. Processed outputs follow the commit.
 """
 
 from __future__ import annotations
@@ -11,36 +13,61 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud_ingest.db import SEGMENTS_TOPIC, MetadataDB, OutboxRow, QuarantineRow, SegmentRow, UploadRecord
-from cloud_ingest.errors import IngestError, IntegrityFailure, ObjectExists
+from cloud_ingest import processed
+from cloud_ingest.announce import announce
+from cloud_ingest.calibration_registry import CalibrationStore
+from cloud_ingest.db import SEGMENTS_TOPIC, JoinPlan, MetadataDB, OutboxRow, QuarantineRow, SegmentRow, UploadRecord
+from cloud_ingest.errors import CalibrationNotFound, IngestError, IntegrityFailure, ObjectExists
 from cloud_ingest.integrity import check_scan, scan_snapshot
 from cloud_ingest.object_store import ObjectStore
+from cloud_ingest.processed import utc_date
 from cloud_ingest.segment_builder import SnapshotInfo, build_segments, segment_id
+from cloud_ingest.segment_join import plan_join
+from shared.calibration import CalibrationBundle
+from shared.errors import ContractError
+from shared.segment import Segment
 from shared.snapshot import fsync_dir
 
 log = logging.getLogger(__name__)
+__all__ = ["IngestDeps", "IngestResult", "ingest_upload", "raw_key", "utc_date"]
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """``segment_ids``: every segment of the snapshot; ``new_segment_ids``: those this call created."""
+    """``segment_ids``: every segment of the snapshot; ``new_segment_ids``: those this call created
+    (joined ones included); ``joined``: ``(joined id, superseded ids)`` when a join happened."""
 
     segment_ids: tuple[str, ...]
     new_segment_ids: tuple[str, ...]
     raw_key: str
+    joined: tuple[str, tuple[str, ...]] | None = None
 
 
-def utc_date(t_ns: int) -> str:
-    """``YYYY-MM-DD`` (UTC) of a nanosecond timestamp: the date folder of raw/ and processed/."""
-    return time.strftime("%Y-%m-%d", time.gmtime(t_ns // 1_000_000_000))
+@dataclass(frozen=True)
+class IngestDeps:
+    """What the pipeline touches. ``no_calibration(reason)`` is called per segment stored without a
+    calibration bundle (a metrics hook): ``vehicle_has_none`` or ``none_valid_at_start``."""
+
+    db: MetadataDB
+    store: ObjectStore
+    quarantine_dir: Path
+    calibrations: CalibrationStore | None = None
+    join_gap_ns: int = 2_000_000_000
+    no_calibration: Callable[[str], None] = lambda reason: None
 
 
 def raw_key(vehicle_id: str, sha256: str, start_ns: int) -> str:
     """Where a snapshot's bytes live: under its first segment's folder, named by the server."""
     return f"raw/{utc_date(start_ns)}/{vehicle_id}/{segment_id(vehicle_id, sha256, 0)}/snapshot.mcap"
+
+
+def labels(seg: Segment) -> tuple[str, ...]:
+    """Query labels of a segment: ``trigger:<kind>`` per trigger kind and ``tag:<tag>`` per tag."""
+    return tuple(sorted({f"trigger:{t.kind.value}" for t in seg.triggers} | {f"tag:{t}" for t in seg.tags}))
 
 
 def quarantine_file(path: Path, upload: UploadRecord, failure: IntegrityFailure, *, db: MetadataDB,
@@ -68,8 +95,26 @@ def _store_raw(store: ObjectStore, key: str, path: Path, sha256: str) -> None:
     path.unlink(missing_ok=True)
 
 
-def ingest_upload(path: Path, upload: UploadRecord, *, db: MetadataDB, store: ObjectStore,
-                  quarantine_dir: Path) -> IngestResult:
+def _calibration_lookup(deps: IngestDeps, vehicle_id: str) -> Callable[[int], CalibrationBundle | None]:
+    def at(t_ns: int) -> CalibrationBundle | None:
+        if deps.calibrations is None:
+            deps.no_calibration("vehicle_has_none")
+            return None
+        try:
+            return deps.calibrations.valid_at(vehicle_id, t_ns)
+        except CalibrationNotFound:
+            deps.no_calibration("none_valid_at_start" if deps.calibrations.versions(vehicle_id)
+                                else "vehicle_has_none")
+            return None
+    return at
+
+
+def _row(seg: Segment, record: bytes, snapshot_id: str, upload: UploadRecord, key: str, now: int) -> SegmentRow:
+    return SegmentRow(seg.segment_id, seg.vehicle_id, seg.start_ns, seg.end_ns, snapshot_id, upload.sha256,
+                      upload.upload_id, key, record, now, labels=labels(seg))
+
+
+def ingest_upload(path: Path, upload: UploadRecord, deps: IngestDeps) -> IngestResult:
     """Ingest the complete upload file at ``path`` (its sha256 already checked).
 
     Raises :class:`IntegrityFailure` after quarantining the file and recording the reason.
@@ -78,19 +123,50 @@ def ingest_upload(path: Path, upload: UploadRecord, *, db: MetadataDB, store: Ob
         scan = scan_snapshot(path)
         check_scan(scan, vehicle_id=upload.vehicle_id)
     except IntegrityFailure as failure:
-        quarantine_file(path, upload, failure, db=db, quarantine_dir=quarantine_dir)
+        quarantine_file(path, upload, failure, db=deps.db, quarantine_dir=deps.quarantine_dir)
         raise
     now = time.time_ns()
     key = raw_key(upload.vehicle_id, upload.sha256, scan.manifest.start_ns)
-    segments = build_segments(scan, SnapshotInfo(upload.vehicle_id, upload.sha256, key, now))
-    _store_raw(store, key, path, upload.sha256)
-    rows, outbox = [], []
-    for seg in segments:
-        record = seg.encode()
-        rows.append(SegmentRow(seg.segment_id, seg.vehicle_id, seg.start_ns, seg.end_ns,
-                               scan.manifest.snapshot_id, upload.sha256, upload.upload_id, key, record, now))
-        outbox.append(OutboxRow(0, SEGMENTS_TOPIC, seg.vehicle_id, seg.segment_id, record, now))
-    new = db.commit_ingest(upload.upload_id, rows, outbox, now)
+    segments = build_segments(scan, SnapshotInfo(upload.vehicle_id, upload.sha256, key, now),
+                              _calibration_lookup(deps, upload.vehicle_id))
+    _store_raw(deps.store, key, path, upload.sha256)
+    built: dict[str, tuple[Segment, bytes, tuple[str, ...]]] = {s.segment_id: (s, s.encode(), ()) for s in segments}
+    rows = [_row(s, built[s.segment_id][1], scan.manifest.snapshot_id, upload, key, now) for s in segments]
+    outbox = [OutboxRow(0, SEGMENTS_TOPIC, s.vehicle_id, s.segment_id, announce(s, built[s.segment_id][1]).encode(),
+                        now) for s in segments]
+    replaced: dict[str, int] = {}  # superseded id -> its start_ns
+
+    def planner(neighbours: list[SegmentRow]) -> JoinPlan:
+        if len(segments) != 1:
+            return JoinPlan()
+        decoded = []
+        for r in neighbours:
+            try:
+                decoded.append(Segment.decode(r.record))
+            except ContractError:
+                log.warning("undecodable segment record skipped for joining", extra={"segment_id": r.segment_id})
+        plan = plan_join(segments[0], decoded, deps.join_gap_ns, now)
+        if plan is None:
+            return JoinPlan()
+        joined, members = plan
+        record = joined.encode()
+        built[joined.segment_id] = (joined, record, members)
+        replaced.update({m.segment_id: m.start_ns for m in [*decoded, segments[0]] if m.segment_id in members})
+        return JoinPlan((_row(joined, record, scan.manifest.snapshot_id, upload, key, now),),
+                        (OutboxRow(0, SEGMENTS_TOPIC, joined.vehicle_id, joined.segment_id,
+                                   announce(joined, record, members).encode(), now),),
+                        {m: joined.segment_id for m in members})
+
+    new = deps.db.commit_ingest(upload.upload_id, rows, outbox, now, planner, deps.join_gap_ns)
+    for sid in new:
+        seg, record, members = built[sid]
+        processed.write_segment(deps.store, seg, record, members)
+    joined: tuple[str, tuple[str, ...]] | None = next(((sid, built[sid][2]) for sid in new if built[sid][2]),
+                                                      None)
+    if joined is not None:
+        for old in joined[1]:
+            processed.mark_superseded(deps.store, old, replaced[old], joined[0])
     log.info("ingested snapshot", extra={"upload_id": upload.upload_id, "vehicle_id": upload.vehicle_id,
-                                         "segments": [s.segment_id for s in segments], "new": len(new)})
-    return IngestResult(tuple(s.segment_id for s in segments), tuple(new), key)
+                                         "segments": [s.segment_id for s in segments], "new": len(new),
+                                         "joined": joined[0] if joined else None})
+    return IngestResult(tuple(s.segment_id for s in segments), tuple(new), key, joined)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import bisect
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from cloud_ingest.integrity import VIDEO_ENCODINGS, ChannelScan, SnapshotScan
+from cloud_ingest.integrity import VIDEO_ENCODINGS, ChannelScan, GnssTrack, SnapshotScan
 from shared.calibration import CalibrationBundle
 from shared.segment import Provenance, Segment, Source, StreamRef
 
@@ -65,9 +68,30 @@ def _stream(ch: ChannelScan, lo_ns: int | None, hi_ns: int | None, object_key: s
                      count=hi - lo, first_ns=int(t[lo]), last_ns=int(t[hi - 1]))
 
 
+def gnss_context(lat_deg: npt.NDArray[np.float64], lon_deg: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """Map context from GNSS fixes: bounding box ``[min_lat, min_lon, max_lat, max_lon]`` (deg), its
+    centre and the fix count; ``{}`` without fixes. Merging contexts merges boxes (see segment_join)."""
+    if lat_deg.size == 0:
+        return {}
+    box = [float(lat_deg.min()), float(lon_deg.min()), float(lat_deg.max()), float(lon_deg.max())]
+    return {"gnss_bbox_deg": box, "center_lat_deg": (box[0] + box[2]) / 2,
+            "center_lon_deg": (box[1] + box[3]) / 2, "gnss_fixes": int(lat_deg.size)}
+
+
+def _piece_context(track: GnssTrack, lo_ns: int | None, hi_ns: int | None) -> dict[str, Any]:
+    lo = 0 if lo_ns is None else int(np.searchsorted(track.t_ns, lo_ns, side="left"))
+    hi = track.t_ns.size if hi_ns is None else int(np.searchsorted(track.t_ns, hi_ns, side="left"))
+    return gnss_context(track.latlon_deg[lo:hi, 0], track.latlon_deg[lo:hi, 1])
+
+
+CalibrationLookup = Callable[[int], CalibrationBundle | None]
+
+
 def build_segments(scan: SnapshotScan, info: SnapshotInfo,
-                   calibration: CalibrationBundle | None = None) -> list[Segment]:
-    """The segments of one snapshot, in time order (see the module docstring)."""
+                   calibration_at: CalibrationLookup | None = None) -> list[Segment]:
+    """The segments of one snapshot, in time order (see the module docstring).
+
+    ``calibration_at(start_ns)`` gives the bundle valid at each piece's start (``None``: none)."""
     m = scan.manifest
     edges = piece_edges(m.start_ns, m.end_ns)
     n = len(edges) - 1
@@ -87,7 +111,8 @@ def build_segments(scan: SnapshotScan, info: SnapshotInfo,
             vehicle_states=tuple(r for r in refs if r.encoding in _STATE),
             other_streams=tuple(r for r in refs
                                 if r.encoding not in VIDEO_ENCODINGS | _LIDAR | _RADAR | _STATE),
-            map_context={}, calibration=calibration, triggers=triggers,
+            map_context=_piece_context(scan.gnss, lo_ns, hi_ns),
+            calibration=calibration_at(edges[i]) if calibration_at is not None else None, triggers=triggers,
             visual_embedding=None, bev_embedding=None, language_description="",
             tags=tuple(sorted({t.kind.value for t in triggers})), source=Source.REAL,
             provenance=Provenance(

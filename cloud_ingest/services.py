@@ -12,10 +12,12 @@ from typing import ParamSpec, TypeVar
 from aiohttp import web
 
 from cloud_ingest import auth
+from cloud_ingest.calibration_registry import CalibrationStore
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.db import MetadataDB
+from cloud_ingest.db import MetadataDB, UploadRecord
 from cloud_ingest.metrics import Metrics
 from cloud_ingest.object_store import ObjectStore
+from cloud_ingest.pipeline import IngestDeps
 from cloud_ingest.ratelimit import RateLimiter
 from cloud_ingest.upload_store import UploadFiles
 
@@ -33,11 +35,32 @@ class Services:
     store: ObjectStore
     metrics: Metrics
     limiter: RateLimiter
+    calibrations: CalibrationStore | None = None
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def ingest_deps(self) -> IngestDeps:
+        """What the ingest pipeline needs, with this daemon's metrics hooks."""
+        return IngestDeps(db=self.db, store=self.store, quarantine_dir=self.config.quarantine_dir,
+                          calibrations=self.calibrations,
+                          join_gap_ns=int(self.config.segments.join_gap_s * 1e9),
+                          no_calibration=lambda reason: self.metrics.segments_without_calibration.labels(
+                              reason).inc())
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking DB/store call in a worker thread, keeping the event loop free."""
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def authenticate_and_get(self, request: web.Request,
+                                   upload_id: str) -> tuple[auth.Principal, UploadRecord | None]:
+        """:meth:`authenticate` and the upload's record in one worker-thread hop (the PATCH path)."""
+        def both() -> tuple[auth.Principal, UploadRecord | None]:
+            principal = auth.authenticate(self.db, request.headers.get("X-Avdata-Vehicle"),
+                                          request.headers.get("Authorization"))
+            return principal, self.db.get_upload(upload_id)
+
+        principal, rec = await self.call(both)
+        self.limiter.take(principal.vehicle_id, time.monotonic())
+        return principal, rec
 
     async def authenticate(self, request: web.Request) -> auth.Principal:
         """401 without valid credentials, 429 over the vehicle's rate; else the vehicle."""

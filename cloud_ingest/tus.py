@@ -51,8 +51,7 @@ async def _owned(svc: Services, request: web.Request) -> tuple[auth.Principal, U
     """The upload named in the URL, checked to belong to the authenticated vehicle."""
     check_resumable(request.headers.get("Tus-Resumable"))
     upload_id = check_upload_id(request.match_info["upload_id"])
-    principal = await svc.authenticate(request)
-    rec = await svc.call(svc.db.get_upload, upload_id)
+    principal, rec = await svc.authenticate_and_get(request, upload_id)
     if rec is None:
         raise UploadNotFound(f"no upload with id {upload_id}")
     auth.require_owner(principal, rec.vehicle_id, f"upload {upload_id}")
@@ -191,8 +190,7 @@ async def _complete(svc: Services, rec: UploadRecord) -> web.Response:
         svc.files.delete(rec.upload_id)
         raise
     try:
-        result = await svc.call(ingest_upload, svc.files.path(rec.upload_id), rec, db=svc.db, store=svc.store,
-                                quarantine_dir=svc.config.quarantine_dir)
+        result = await svc.call(ingest_upload, svc.files.path(rec.upload_id), rec, svc.ingest_deps())
     except IntegrityFailure as failure:
         svc.files.forget(rec.upload_id)
         svc.metrics.quarantined.labels(failure.reason).inc()
@@ -203,6 +201,7 @@ async def _complete(svc: Services, rec: UploadRecord) -> web.Response:
     svc.files.forget(rec.upload_id)
     svc.metrics.uploads_completed.inc()
     svc.metrics.segments_created.inc(len(result.new_segment_ids))
+    svc.metrics.segments_joined.inc(result.joined is not None)
     svc.metrics.ingest_seconds.observe(time.perf_counter() - t0)
     return web.Response(status=204, headers=_headers(**{"Upload-Offset": str(rec.length_bytes),
                                                         "X-Avdata-Segments": ",".join(result.segment_ids)}))

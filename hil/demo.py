@@ -61,8 +61,9 @@ def tool(name: str) -> str:
     return found
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+def _get_json(url: str, token: str) -> Any:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
 
 
@@ -110,6 +111,10 @@ def run_demo(cfg: DemoConfig, progress: Any = None) -> DemoResult:
         [tool("avdata-cloud"), "vehicles", "add", cfg.vehicle_id, "--data-dir", str(cloud_dir)],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
+    operator_token = subprocess.run(
+        [tool("avdata-cloud"), "operators", "add", "demo-operator", "--data-dir", str(cloud_dir)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
     vehicle_toml = workdir / "vehicle.toml"
     vehicle_toml.write_text(_vehicle_toml(cfg, vehicle_dir, endpoint, f"{cloud_url}/files/", token))
 
@@ -133,7 +138,7 @@ def run_demo(cfg: DemoConfig, progress: Any = None) -> DemoResult:
         if codes["sim"] != 0:
             raise ProcessFailed(f"simulator exited with {codes['sim']}\n{sim.log_tail()}")
         say("drive published; waiting for the snapshot to reach the cloud")
-        segments = _wait_for_segments(cloud_url, cfg, [vehicle, cloud])
+        segments = _wait_for_segments(cloud_url, operator_token, cfg, [vehicle, cloud])
     except ProcessFailed as exc:
         raise DemoFailed(str(exc) + "\n" + "\n".join(p.log_tail(15) for p in procs)) from exc
     finally:
@@ -145,15 +150,17 @@ def run_demo(cfg: DemoConfig, progress: Any = None) -> DemoResult:
     return DemoResult(workdir, cloud_dir, vehicle_dir, publish_log, cloud_url, segments, codes)
 
 
-def _wait_for_segments(cloud_url: str, cfg: DemoConfig, procs: list[ManagedProcess]) -> list[dict[str, Any]]:
+def _wait_for_segments(
+    cloud_url: str, token: str, cfg: DemoConfig, procs: list[ManagedProcess]
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + cfg.timeout_s
     while time.monotonic() < deadline:
         for p in procs:
             if p.returncode is not None:
                 raise ProcessFailed(f"{p.name} exited early with {p.returncode}\n{p.log_tail()}")
-        listed: list[dict[str, Any]] = _get_json(f"{cloud_url}/segments?limit=100")
+        listed: list[dict[str, Any]] = _get_json(f"{cloud_url}/segments?limit=100", token)["segments"]
         if len(listed) >= cfg.expected_segments:
-            return [_summary(row, _get_json(f"{cloud_url}/segments/{row['segment_id']}")["segment"])
+            return [_summary(row, _get_json(f"{cloud_url}/segments/{row['segment_id']}", token)["segment"])
                     for row in listed]
         time.sleep(0.5)
     raise ProcessFailed(f"no segment reached the cloud within {cfg.timeout_s:.0f} s")

@@ -21,7 +21,8 @@ from aiohttp import web
 from cloud_ingest import auth
 from cloud_ingest.app import create_app
 from cloud_ingest.config import CloudConfig, DBConfig, Limits
-from cloud_ingest.db import MetadataDB, open_db
+from cloud_ingest.db import open_db
+from cloud_ingest.db_sql_segments import SQLMetadataDB
 from shared.messages import SensorMessage
 from shared.payloads import LIDAR_DTYPE, ImuSample, VehicleState, encode_points, encode_small
 from shared.snapshot import SnapshotWriter
@@ -184,7 +185,7 @@ def cloud_config(tmp_path: Path, db_config: DBConfig) -> CloudConfig:
     return CloudConfig(data_dir=tmp_path / "cloud", db=db_config, limits=Limits(read_chunk_bytes=64 * 1024))
 
 
-def open_config_db(cfg: CloudConfig) -> MetadataDB:
+def open_config_db(cfg: CloudConfig) -> SQLMetadataDB:
     return open_db(cfg.db.backend, sqlite_path=str(cfg.sqlite_path), dsn=cfg.db.dsn, schema=cfg.db.schema)
 
 
@@ -214,6 +215,15 @@ def metric(text: str, sample: str, **labels: str) -> float:
             if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
                 return float(s.value)
     return 0.0
+
+
+def operator_headers(cfg: CloudConfig, name: str = "analyst") -> dict[str, str]:
+    """Create a read-API operator (once per name) and return its Authorization header."""
+    db = open_config_db(cfg)
+    try:
+        return {"Authorization": f"Bearer {auth.add_operator(db, name)}"}
+    finally:
+        db.close()
 
 
 def headers(vehicle: str, token: str) -> dict[str, str]:

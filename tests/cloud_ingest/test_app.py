@@ -11,7 +11,7 @@ from tusclient import client as tus_client
 
 from cloud_ingest import auth
 from cloud_ingest.config import CloudConfig, Limits
-from tests.cloud_ingest.conftest import ServerThread, headers, metric, open_config_db
+from tests.cloud_ingest.conftest import ServerThread, headers, metric, open_config_db, operator_headers
 
 
 def _tus(base: str, token: str, path: Path, sha: str, **kw: object):  # type: ignore[no-untyped-def]
@@ -44,7 +44,10 @@ def test_two_daemons_resume_each_others_upload(cloud_config: CloudConfig, snapsh
         third.upload()
         assert third.request.status_code == 204
         sid = third.request.response_headers["x-avdata-segments"]
-        assert requests.get(b.url + f"/segments/{sid}").json()["snapshot_sha256"] == sha
+        op = operator_headers(cloud_config)
+        assert requests.get(b.url + f"/segments/{sid}").status_code == 401  # reading needs an operator token
+        assert requests.get(b.url + f"/segments/{sid}", headers=headers("car-1", token)).status_code == 401
+        assert requests.get(b.url + f"/segments/{sid}", headers=op).json()["snapshot_sha256"] == sha
         db = open_config_db(cloud_config)
         try:
             rec = db.get_upload(location.rsplit("/", 1)[1])
@@ -137,7 +140,11 @@ def test_creation_with_upload_and_metrics(tmp_path: Path, snapshot: tuple[Path, 
         assert metric(text, "avdata_cloud_bytes_received_total") == len(data)
         assert metric(text, "avdata_cloud_ingest_seconds_count") == 1
         assert metric(text, "avdata_cloud_requests_total", method="POST", status="201") == 1
-        assert requests.get(srv.url + "/segments", params={"limit": "x"}).status_code == 400
-        assert requests.get(srv.url + "/segments/nope").status_code == 404
+        op = operator_headers(cfg)
+        assert requests.get(srv.url + "/segments", params={"limit": "x"}, headers=op).status_code == 400
+        assert requests.get(srv.url + "/segments", params={"cursor": "!!"}, headers=op).status_code == 400
+        assert requests.get(srv.url + "/segments/nope", headers=op).status_code == 404
+        assert metric(requests.get(srv.url + "/metrics").text, "avdata_cloud_rejected_total",
+                      reason="bad_query") == 2
     finally:
         srv.stop()

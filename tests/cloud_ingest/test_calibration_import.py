@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from cloud_ingest.calibration import find_camera, sensor_pose
 from cloud_ingest.calibration_import import import_calibration
 from cloud_ingest.calibration_nuscenes import safe_load
 from cloud_ingest.calibration_registry import CalibrationRegistry
+from cloud_ingest.db import open_db
 from cloud_ingest.errors import CalibrationFormatError, CalibrationNotFound
 from cloud_ingest.geometry import project_points, se3_inverse, transform_points
 from shared.calibration import CalibrationBundle
@@ -191,8 +191,8 @@ def test_import_calibration_entry_point(tmp_path: Path) -> None:
     bundles = [import_calibration(KITTI_CALIB, "kitti", "car", "kitti", 100, 200),
                import_calibration(NUSCENES_PKL, "nuscenes", "car", "nusc", 200),
                import_calibration(AV2_LOG, "av2", "car", "av2", 300)]
-    conn = sqlite3.connect(tmp_path / "calib.db")
-    registry = CalibrationRegistry(conn)
+    db = open_db("sqlite", sqlite_path=str(tmp_path / "calib.db"))
+    registry = CalibrationRegistry(db)
     for b in bundles:
         assert CalibrationBundle.decode(b.encode()) == b
         registry.add(b)
@@ -201,4 +201,4 @@ def test_import_calibration_entry_point(tmp_path: Path) -> None:
     assert find_camera(registry.valid_at("car", 10**18), "ring_side_left").width_px == 2048
     with pytest.raises(CalibrationNotFound, match="no camera 'image_2'"):
         find_camera(registry.valid_at("car", 301), "image_2")
-    conn.close()
+    db.close()

@@ -1,17 +1,20 @@
-"""The calibration registry on a real SQLite file: versions, validity ranges, conflicts, metrics."""
+"""The calibration registry in the metadata DB (SQLite file and real PostgreSQL): versions, validity
+ranges, conflicts, metrics."""
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
+import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from cloud_ingest.calibration_registry import CalibrationMetrics, CalibrationRegistry, CalibrationStore
+from cloud_ingest.config import CloudConfig
+from cloud_ingest.db_sql_segments import SQLMetadataDB
 from cloud_ingest.errors import CalibrationConflict, CalibrationError, CalibrationNotFound, InvalidCalibration
 from shared.calibration import CalibrationBundle, CameraIntrinsics, SensorExtrinsics
+from tests.cloud_ingest.conftest import open_config_db
 
 S = 1_000_000_000
 
@@ -30,15 +33,15 @@ def bundle(version: str, start_s: int, end_s: int | None = None, vehicle: str = 
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    c = sqlite3.connect(tmp_path / "ingest.db")
-    yield c
-    c.close()
+def db(cloud_config: CloudConfig) -> Iterator[SQLMetadataDB]:
+    d = open_config_db(cloud_config)
+    yield d
+    d.close()
 
 
 @pytest.fixture
-def registry(conn: sqlite3.Connection) -> CalibrationRegistry:
-    return CalibrationRegistry(conn)
+def registry(db: SQLMetadataDB) -> CalibrationRegistry:
+    return CalibrationRegistry(db)
 
 
 def rejected(reg: CalibrationRegistry, reason: str) -> float:
@@ -132,25 +135,21 @@ def test_invalid_bundles_are_refused_with_the_reason(registry: CalibrationRegist
         registry.valid_at("veh-1", 1.5)  # type: ignore[arg-type]
 
 
-def test_state_survives_reopening_and_shares_the_callers_transaction(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    first = sqlite3.connect(path)
+def test_state_survives_reopening(cloud_config: CloudConfig) -> None:
+    first = open_config_db(cloud_config)
     CalibrationRegistry(first).add(bundle("v1", 100))
     first.close()
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE segments (id TEXT)")
-    conn.execute("INSERT INTO segments VALUES ('s1')")  # the caller's transaction is now open
-    reg = CalibrationRegistry(conn)
-    reg.add(bundle("v2", 200))
-    conn.rollback()  # the savepoint joined the caller's transaction, so both writes roll back
-    assert [b.version for b in reg.versions("veh-1")] == ["v1"]
-    assert reg.valid_at("veh-1", 300 * S).valid_to_ns is None
-    conn.close()
+    again = open_config_db(cloud_config)
+    try:
+        reg = CalibrationRegistry(again)
+        assert [b.version for b in reg.versions("veh-1")] == ["v1"]
+        assert reg.valid_at("veh-1", 300 * S).valid_to_ns is None
+    finally:
+        again.close()
 
 
-def test_two_connections_see_each_others_versions(tmp_path: Path) -> None:
-    path = tmp_path / "fleet.db"
-    a, b = sqlite3.connect(path), sqlite3.connect(path)
+def test_two_connections_see_each_others_versions(cloud_config: CloudConfig) -> None:
+    a, b = open_config_db(cloud_config), open_config_db(cloud_config)
     reg_a = CalibrationRegistry(a, CalibrationMetrics())
     reg_b = CalibrationRegistry(b, CalibrationMetrics())
     reg_a.add(bundle("v1", 100))
@@ -160,3 +159,27 @@ def test_two_connections_see_each_others_versions(tmp_path: Path) -> None:
     assert reg_a.valid_at("veh-1", 150 * S).valid_to_ns == 200 * S
     a.close()
     b.close()
+
+
+def test_concurrent_overlapping_adds_have_one_winner(cloud_config: CloudConfig) -> None:
+    dbs = [open_config_db(cloud_config) for _ in range(4)]
+    barrier = threading.Barrier(len(dbs))
+    won: list[str] = []
+
+    def add(i: int) -> None:
+        barrier.wait()
+        try:
+            CalibrationRegistry(dbs[i]).add(bundle(f"v{i}", 100, 200))
+            won.append(f"v{i}")
+        except CalibrationConflict:
+            pass
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(len(dbs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1
+    assert [b.version for b in CalibrationRegistry(dbs[0]).versions("veh-1")] == won
+    for d in dbs:
+        d.close()

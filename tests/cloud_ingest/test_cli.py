@@ -76,7 +76,7 @@ def test_segments_ls_and_show_print_what_was_ingested(tmp_path: Path, snapshot: 
     rc, out, _ = run(["segments", "ls", "--data-dir", str(d)], capsys)
     assert rc == 0 and out.startswith(sid + "\tcar-1\t") and "12.0s" in out
     rc, out, _ = run(["segments", "ls", "--data-dir", str(d), "--json", "--vehicle", "car-1"], capsys)
-    assert [s["segment_id"] for s in json.loads(out)] == [sid]
+    assert [s["segment_id"] for s in json.loads(out)["segments"]] == [sid]
     rc, out, _ = run(["segments", "ls", "--data-dir", str(d), "--vehicle", "car-2"], capsys)
     assert out == ""
     rc, out, _ = run(["segments", "show", sid, "--data-dir", str(d)], capsys)

@@ -16,7 +16,7 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
 from cloud_ingest.object_store import LocalObjectStore
 from shared.snapshot import sha256_file
-from tests.cloud_ingest.conftest import ServerThread, headers, metric, open_config_db
+from tests.cloud_ingest.conftest import ServerThread, headers, metric, open_config_db, operator_headers
 
 
 def tus_meta(path: Path, sha: str, filename: str | None = None) -> dict[str, str]:
@@ -62,9 +62,10 @@ def test_tuspy_upload_is_ingested_and_stored_raw(server: ServerThread, tokens: d
     assert sha256_file(store.path(row.raw_key)) == sha
     assert [o.segment_id for o in outbox] == segment_ids
     assert not list(server.config.uploads_dir.iterdir())  # nothing left behind in uploads/
-    listed = requests.get(server.url + "/segments", params={"vehicle": "car-1"}).json()
-    assert [s["segment_id"] for s in listed] == segment_ids
-    full = requests.get(server.url + f"/segments/{segment_ids[0]}").json()
+    op = operator_headers(server.config)
+    listed = requests.get(server.url + "/segments", params={"vehicle": "car-1"}, headers=op).json()
+    assert [s["segment_id"] for s in listed["segments"]] == segment_ids and listed["next_cursor"] is None
+    full = requests.get(server.url + f"/segments/{segment_ids[0]}", headers=op).json()
     topics = {s["topic"]: s["count"] for s in full["segment"]["camera_frames"] + full["segment"]["lidar_sweeps"]}
     assert topics == {"camera/front": 120, "lidar/top": 120}
 
@@ -239,7 +240,7 @@ def test_malformed_mcap_is_quarantined_with_a_reason(server: ServerThread, token
     assert status["status"] == "quarantined" and status["reason"] == "mcap_invalid"
     assert requests.head(up.url, headers=headers("car-1", tokens["car-1"])).status_code == 422
     assert (server.config.quarantine_dir / f"{status['upload_id']}.mcap").read_bytes() == bytes(data)
-    assert requests.get(server.url + "/segments").json() == []
+    assert requests.get(server.url + "/segments", headers=operator_headers(server.config)).json()["segments"] == []
 
 
 def test_snapshot_of_another_vehicle_is_quarantined(server: ServerThread, tokens: dict[str, str],

@@ -1,0 +1,62 @@
+"""Append-only processed outputs of each new segment, under ``processed/{date}/{segment_id}/``.
+
+- ``segment.msgpack``: the encoded :class:`shared.segment.Segment`, byte for byte as in the DB;
+- ``index.json``: a human- and tool-readable summary (window, streams with their raw object
+  keys, counts and time ranges, triggers, map context, the segments it supersedes);
+- ``superseded.json``: added later to a segment's folder when a joined segment replaces it.
+
+Keys are only ever added (the store refuses to replace them); writing an existing key again is
+accepted as done, so a retried ingest converges. ``{date}`` is the UTC date of the segment start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+from cloud_ingest.errors import ObjectExists
+from cloud_ingest.object_store import ObjectStore
+from shared.segment import Segment
+
+
+def utc_date(t_ns: int) -> str:
+    """``YYYY-MM-DD`` (UTC) of a nanosecond timestamp: the date folder of raw/ and processed/."""
+    return time.strftime("%Y-%m-%d", time.gmtime(t_ns // 1_000_000_000))
+
+
+def folder(segment_id: str, start_ns: int) -> str:
+    """The processed folder of a segment."""
+    return f"processed/{utc_date(start_ns)}/{segment_id}"
+
+
+def index_doc(seg: Segment, supersedes: tuple[str, ...]) -> dict[str, Any]:
+    """The ``index.json`` document of ``seg``."""
+    return {
+        "segment_id": seg.segment_id, "vehicle_id": seg.vehicle_id, "start_ns": seg.start_ns,
+        "end_ns": seg.end_ns, "streams": [r.to_body() for r in seg.streams],
+        "triggers": [{"kind": t.kind.value, "t_ns": t.t_ns} for t in seg.triggers], "tags": list(seg.tags),
+        "map_context": seg.map_context,
+        "calibration_version": seg.calibration.version if seg.calibration is not None else None,
+        "snapshot_sha256": list(seg.provenance.snapshot_sha256),
+        "parent_segment_ids": list(seg.provenance.parent_segment_ids), "supersedes": list(supersedes)}
+
+
+def _put_once(store: ObjectStore, key: str, data: bytes) -> None:
+    with contextlib.suppress(ObjectExists):  # an earlier attempt or another daemon wrote it: already there
+        store.put_bytes(key, data)
+
+
+def write_segment(store: ObjectStore, seg: Segment, record: bytes, supersedes: tuple[str, ...] = ()) -> None:
+    """Write ``segment.msgpack`` and ``index.json`` of a newly stored segment."""
+    base = folder(seg.segment_id, seg.start_ns)
+    _put_once(store, f"{base}/segment.msgpack", record)
+    _put_once(store, f"{base}/index.json",
+              json.dumps(index_doc(seg, supersedes), indent=1, sort_keys=True).encode())
+
+
+def mark_superseded(store: ObjectStore, segment_id: str, start_ns: int, by: str) -> None:
+    """Add ``superseded.json`` to a replaced segment's folder."""
+    _put_once(store, f"{folder(segment_id, start_ns)}/superseded.json",
+              json.dumps({"segment_id": segment_id, "superseded_by": by}).encode())
