@@ -13,14 +13,20 @@ class SimulatorError(Exception):
     reason: str = "simulator_error"
 
 
-class DriveParamsError(SimulatorError, ValueError):
-    """A drive profile parameter is out of range (it subclasses ``ValueError`` so that
-    :func:`shared.config.load` reports it with the offending table named)."""
+class SimConfigError(SimulatorError, ValueError):
+    """A parameter is out of range. It subclasses ``ValueError`` so that
+    :func:`shared.config.load` reports it with the offending table named."""
+
+    reason = "bad_config"
+
+
+class DriveParamsError(SimConfigError):
+    """A drive profile parameter is out of range."""
 
     reason = "bad_drive_params"
 
 
-class SensorConfigError(SimulatorError, ValueError):
+class SensorConfigError(SimConfigError):
     """A synthetic sensor was configured with impossible values (size, rate, field of view)."""
 
     reason = "bad_sensor_config"
