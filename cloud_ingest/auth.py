@@ -37,7 +37,7 @@ def hash_token(token: str, salt: bytes) -> bytes:
 
 def check_vehicle_id(vehicle_id: str) -> str:
     """Return ``vehicle_id`` if it is a safe identifier (it names object-store folders)."""
-    if not VEHICLE_ID_RE.match(vehicle_id):
+    if not VEHICLE_ID_RE.fullmatch(vehicle_id):
         raise AuthError(f"vehicle id {vehicle_id!r} must be 1-64 of letters, digits, '.', '_', '-'",
                         reason="bad_vehicle_id")
     return vehicle_id
@@ -84,7 +84,7 @@ def authenticate(db: MetadataDB, vehicle_header: str | None, auth_header: str | 
     if not vehicle_header:
         raise AuthError("missing X-Avdata-Vehicle header", reason="no_credentials")
     token = parse_bearer(auth_header)
-    row = db.get_vehicle(vehicle_header) if VEHICLE_ID_RE.match(vehicle_header) else None
+    row = db.get_vehicle(vehicle_header) if VEHICLE_ID_RE.fullmatch(vehicle_header) else None
     salt = row.salt if row is not None else _DUMMY_SALT
     expected = row.token_hash if row is not None else b"\0" * 32
     ok = hmac.compare_digest(hash_token(token, salt), expected)
@@ -108,7 +108,7 @@ def authenticate_operator(db: MetadataDB, auth_header: str | None) -> str:
     """The operator named by a valid ``Bearer op.<name>.<secret>``; :class:`AuthError` (401) otherwise."""
     token = parse_bearer(auth_header)
     name, _, secret = token.removeprefix(OPERATOR_PREFIX).rpartition(".")
-    row = db.get_operator(name) if token.startswith(OPERATOR_PREFIX) and VEHICLE_ID_RE.match(name) else None
+    row = db.get_operator(name) if token.startswith(OPERATOR_PREFIX) and VEHICLE_ID_RE.fullmatch(name) else None
     salt = row.salt if row is not None else _DUMMY_SALT
     expected = row.token_hash if row is not None else b"\0" * 32
     ok = hmac.compare_digest(hash_token(secret, salt), expected)

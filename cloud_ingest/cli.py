@@ -15,7 +15,7 @@ from aiohttp import web
 
 from cloud_ingest import auth, cli_admin
 from cloud_ingest.api import segment_json
-from cloud_ingest.app import create_app
+from cloud_ingest.app import create_app, make_runner
 from cloud_ingest.config import CloudConfig
 from cloud_ingest.db import open_db
 from cloud_ingest.db_sql_segments import SQLMetadataDB
@@ -44,7 +44,7 @@ def _db(cfg: CloudConfig) -> SQLMetadataDB:
 
 async def serve(cfg: CloudConfig, notifier: Notifier) -> int:
     """Listen until SIGTERM/SIGINT, then stop accepting, drain in-flight requests and close."""
-    runner = web.AppRunner(create_app(cfg), handle_signals=False, shutdown_timeout=30.0)
+    runner = make_runner(create_app(cfg), handle_signals=False, shutdown_timeout=30.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port)
     await site.start()

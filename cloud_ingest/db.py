@@ -203,6 +203,23 @@ class MetadataDB(Protocol):
         """One transaction: the quarantine row, and the upload marked ``quarantined``."""
         ...
 
+    def superseded_segments(self, segment_id: str) -> list[SegmentRow]:
+        """The segments ``segment_id`` replaced (``superseded_by`` it), oldest ``start_ns`` first."""
+        ...
+
+    def mark_processed(self, segment_ids: list[str], now_ns: int) -> None:
+        """Record that these segments' processed outputs are complete."""
+        ...
+
+    def unprocessed_segments(self, created_before_ns: int, limit: int) -> list[SegmentRow]:
+        """Segments committed before ``created_before_ns`` whose processed outputs are not marked."""
+        ...
+
+    def stalled_uploads(self, limit: int) -> list[UploadRecord]:
+        """Uploads in progress that hold all their bytes (``offset == length``): a daemon died
+        between the last byte and the ingest commit."""
+        ...
+
     def get_quarantine(self, upload_id: str) -> QuarantineRow | None: ...
 
     # read API

@@ -63,6 +63,12 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             operator_id TEXT PRIMARY KEY, salt {blob} NOT NULL, token_hash {blob} NOT NULL,
             created_ns BIGINT NOT NULL)""",
     )),
+    (4, (
+        # processed outputs are written after the commit: rows still NULL are repaired by the sweeper
+        "ALTER TABLE segments ADD COLUMN processed_ns BIGINT",
+        "CREATE INDEX segments_unprocessed ON segments (created_ns) WHERE processed_ns IS NULL",
+        "CREATE INDEX uploads_stalled ON uploads (status) WHERE offset_bytes = length_bytes",
+    )),
 )
 
 LATEST = MIGRATIONS[-1][0]

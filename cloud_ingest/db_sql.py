@@ -186,6 +186,12 @@ class SQLCore(abc.ABC):
         with self.transaction() as tx:
             tx.run("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
 
+    def stalled_uploads(self, limit: int) -> list[UploadRecord]:
+        with self.transaction() as tx:
+            rows = tx.run(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE status = ? AND offset_bytes = length_bytes "
+                          "ORDER BY created_ns LIMIT ?", (IN_PROGRESS, limit))
+        return [_upload(r) for r in rows]
+
     def expired_uploads(self, now_ns: int) -> list[UploadRecord]:
         with self.transaction() as tx:
             rows = tx.run(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE status = ? AND expires_ns < ? "

@@ -103,6 +103,24 @@ class SQLMetadataDB(SQLCore):
             tx.run("UPDATE uploads SET status = ?, lock_owner = '' WHERE upload_id = ?",
                    (QUARANTINED, row.upload_id))
 
+    def superseded_segments(self, segment_id: str) -> list[SegmentRow]:
+        with self.transaction() as tx:
+            rows = tx.run(f"SELECT {SEGMENT_COLS} FROM segments WHERE superseded_by = ? "
+                          "ORDER BY start_ns, segment_id", (segment_id,))
+        return [segment_row(r) for r in rows]
+
+    def mark_processed(self, segment_ids: list[str], now_ns: int) -> None:
+        with self.transaction(durable=False) as tx:  # lost on power loss: the repair pass redoes it
+            for sid in segment_ids:
+                tx.run("UPDATE segments SET processed_ns = ? WHERE segment_id = ? AND processed_ns IS NULL",
+                       (now_ns, sid))
+
+    def unprocessed_segments(self, created_before_ns: int, limit: int) -> list[SegmentRow]:
+        with self.transaction() as tx:
+            rows = tx.run(f"SELECT {SEGMENT_COLS} FROM segments WHERE processed_ns IS NULL AND created_ns < ? "
+                          "ORDER BY created_ns LIMIT ?", (created_before_ns, limit))
+        return [segment_row(r) for r in rows]
+
     def get_quarantine(self, upload_id: str) -> QuarantineRow | None:
         with self.transaction() as tx:
             rows = tx.run("SELECT upload_id, vehicle_id, reason, detail, object_path, created_ns "

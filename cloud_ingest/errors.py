@@ -150,3 +150,11 @@ class GeometryError(CalibrationError, ValueError):
 
     reason = "geometry_error"
     status = 422
+
+
+class StorageFull(IngestError):
+    """The disk refused bytes (ENOSPC, EDQUOT or EFBIG): 507, nothing past the last reported offset
+    was kept, and the client resumes from HEAD's offset once space is back."""
+
+    reason = "insufficient_storage"
+    status = 507

@@ -1,8 +1,11 @@
-"""Integrity checks on a complete upload, before anything is stored.
+"""Integrity checks on an upload, before anything is stored.
 
-:func:`scan_snapshot` is the I/O edge: it opens the MCAP with chunk-CRC validation (through
-:class:`shared.snapshot.SnapshotReader`), reads the embedded manifest and collects per-channel
-log times and keyframe flags *in file order*. :func:`check_scan` and :func:`check_sha256` are pure.
+:class:`SnapshotScanner` is fed the upload's bytes as they arrive (the daemon feeds it from each
+PATCH body) and parses them with :class:`cloud_ingest.mcap_stream.McapStream`: chunk CRCs,
+attachment and summary CRCs, the embedded manifest, and per-channel log times and keyframe flags
+*in file order*; so when the last byte lands only the footer is left to check.
+:func:`scan_snapshot` runs the same scanner over a file on disk. :func:`check_scan` and
+:func:`check_sha256` are pure.
 Every failure is an :class:`IntegrityFailure` whose ``reason`` is a stable machine-readable label.
 """
 
@@ -11,18 +14,18 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-from mcap.exceptions import McapError
-from mcap.reader import make_reader
 
 from cloud_ingest.errors import ChecksumMismatch, IntegrityFailure
+from cloud_ingest.mcap_stream import McapFormatError, McapStream
 from shared import messages
-from shared.errors import ContractError, SnapshotError
+from shared.errors import ContractError
 from shared.manifest import SnapshotManifest
 from shared.payloads import GnssFix, decode_small
-from shared.snapshot import SnapshotReader
+from shared.snapshot import MANIFEST_ATTACHMENT
 
 VIDEO_ENCODINGS = frozenset({"h265", "h264"})
 GNSS_ENCODING = "gnss_v1"
@@ -76,41 +79,101 @@ def check_sha256(actual_hex: str, declared_hex: str) -> None:
         raise ChecksumMismatch(f"file sha256 {actual_hex} does not match the declared {declared_hex}")
 
 
-def scan_snapshot(path: Path) -> SnapshotScan:
-    """Read ``path`` once, validating CRCs and decoding every record; raise :class:`IntegrityFailure`."""
+class _ScanBuilder:
+    """:class:`McapHandler` that collects what :class:`SnapshotScan` holds, message by message."""
+
+    def __init__(self) -> None:
+        self.topics: dict[int, str] = {}
+        self.times: dict[str, list[int]] = {}
+        self.keys: dict[str, list[bool]] = {}
+        self.meta: dict[str, tuple[str, str]] = {}
+        self.fixes: list[tuple[int, float, float]] = []
+        self.manifest_bytes: bytes | None = None
+
+    def channel(self, channel_id: int, topic: str) -> None:
+        self.topics[channel_id] = topic
+
+    def message(self, channel_id: int, log_time_ns: int, data: memoryview) -> None:
+        topic = self.topics.get(channel_id)
+        if topic is None:
+            raise McapFormatError(f"a message names channel {channel_id}, which was never defined")
+        try:
+            msg = messages.from_record(cast(bytes, data))
+        except ContractError as exc:
+            raise IntegrityFailure(f"snapshot unreadable: {exc}", reason=exc.reason) from exc
+        if msg.topic != topic:
+            raise IntegrityFailure(f"a message on channel {topic!r} says topic {msg.topic!r}",
+                                   reason="topic_mismatch")
+        self.times.setdefault(topic, []).append(log_time_ns)
+        self.keys.setdefault(topic, []).append(msg.keyframe)
+        self.meta.setdefault(topic, (msg.sensor_id, msg.encoding))
+        if msg.encoding == GNSS_ENCODING and (fix := _gnss_fix(msg.payload)) is not None:
+            self.fixes.append((log_time_ns, *fix))
+
+    def attachment(self, name: str, data: memoryview) -> None:
+        if name == MANIFEST_ATTACHMENT:
+            self.manifest_bytes = bytes(data)
+
+    def result(self) -> SnapshotScan:
+        if self.manifest_bytes is None:
+            raise McapFormatError(f"snapshot has no {MANIFEST_ATTACHMENT} attachment")
+        try:
+            manifest = SnapshotManifest.decode(self.manifest_bytes)
+        except ContractError as exc:
+            raise IntegrityFailure(f"snapshot unreadable: {exc}", reason=exc.reason) from exc
+        channels = {
+            t: ChannelScan(t, self.meta[t][0], self.meta[t][1], np.asarray(self.times[t], dtype=np.int64),
+                           np.asarray(self.keys[t], dtype=bool))
+            for t in self.times
+        }
+        fixes = sorted(self.fixes)
+        track = GnssTrack(np.asarray([f[0] for f in fixes], np.int64),
+                          np.asarray([f[1:] for f in fixes], np.float64).reshape(-1, 2)) if fixes else EMPTY_TRACK
+        return SnapshotScan(manifest, channels, track)
+
+
+class SnapshotScanner:
+    """The integrity scan of one upload, fed its bytes in order as they arrive.
+
+    ``feed`` never raises: the first failure is kept (and the rest of the bytes ignored) until
+    :meth:`finish`, which raises it as an :class:`IntegrityFailure` or returns the scan. ``offset``
+    is how many bytes have been fed.
+    """
+
+    def __init__(self) -> None:
+        self._builder = _ScanBuilder()
+        self._stream = McapStream(self._builder)
+        self.offset = 0
+        self.failure: IntegrityFailure | None = None
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        self.offset += len(data)
+        if self.failure is None:
+            try:
+                self._stream.feed(data)
+            except IntegrityFailure as exc:
+                self.failure = exc
+
+    def finish(self) -> SnapshotScan:
+        if self.failure is None:
+            try:
+                self._stream.finish()
+                return self._builder.result()
+            except IntegrityFailure as exc:
+                self.failure = exc
+        raise self.failure
+
+
+def scan_snapshot(path: Path, block_bytes: int = 4 * 1024 * 1024) -> SnapshotScan:
+    """Read ``path`` once through :class:`SnapshotScanner`; raise :class:`IntegrityFailure`."""
+    scanner = SnapshotScanner()
     try:
-        with SnapshotReader(path) as reader:
-            manifest = reader.manifest
-        times: dict[str, list[int]] = {}
-        keys: dict[str, list[bool]] = {}
-        meta: dict[str, tuple[str, str]] = {}
-        fixes: list[tuple[int, float, float]] = []
         with open(path, "rb") as fh:
-            mcap = make_reader(fh, validate_crcs=True)
-            for _schema, channel, rec in mcap.iter_messages(log_time_order=False):
-                msg = messages.from_record(rec.data)
-                if msg.topic != channel.topic:
-                    raise IntegrityFailure(f"a message on channel {channel.topic!r} says topic {msg.topic!r}",
-                                           reason="topic_mismatch")
-                times.setdefault(msg.topic, []).append(rec.log_time)
-                keys.setdefault(msg.topic, []).append(msg.keyframe)
-                meta.setdefault(msg.topic, (msg.sensor_id, msg.encoding))
-                if msg.encoding == GNSS_ENCODING and (fix := _gnss_fix(msg.payload)) is not None:
-                    fixes.append((rec.log_time, *fix))
-    except ContractError as exc:  # a broken container is "mcap_invalid"; a broken record keeps its reason
-        reason = "mcap_invalid" if isinstance(exc, SnapshotError) else exc.reason
-        raise IntegrityFailure(f"snapshot unreadable: {exc}", reason=reason) from exc
-    except (McapError, ValueError, EOFError, OSError, KeyError, RuntimeError) as exc:  # lz4: RuntimeError
+            while block := fh.read(block_bytes):
+                scanner.feed(block)
+    except OSError as exc:
         raise IntegrityFailure(f"snapshot unreadable: {exc}", reason="mcap_invalid") from exc
-    channels = {
-        t: ChannelScan(t, meta[t][0], meta[t][1], np.asarray(times[t], dtype=np.int64),
-                       np.asarray(keys[t], dtype=bool))
-        for t in times
-    }
-    fixes.sort()
-    track = GnssTrack(np.asarray([f[0] for f in fixes], np.int64),
-                      np.asarray([f[1:] for f in fixes], np.float64).reshape(-1, 2)) if fixes else EMPTY_TRACK
-    return SnapshotScan(manifest, channels, track)
+    return scanner.finish()
 
 
 def check_scan(scan: SnapshotScan, *, vehicle_id: str) -> None:

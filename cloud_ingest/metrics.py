@@ -34,6 +34,8 @@ class Metrics:
         self.segments_without_calibration = Counter(
             "avdata_cloud_segments_without_calibration", "Segments stored without a calibration bundle, by "
             "reason (vehicle_has_none, none_valid_at_start)", ["reason"], registry=r)
+        self.repaired = Counter("avdata_cloud_repaired", "Work finished by the repair pass, by kind "
+                                "(stalled_upload, processed_outputs, orphan_file)", ["kind"], registry=r)
         self.ingest_seconds = Histogram(
             "avdata_cloud_ingest_seconds", "Completion latency: last byte to durable acknowledgement",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0), registry=r)

@@ -33,7 +33,7 @@ def check_key(key: str) -> tuple[str, ...]:
     if parts[0] not in PREFIXES or len(parts) < 2:
         raise ObjectKeyError(f"object key {key!r} must start with one of {', '.join(PREFIXES)}")
     for part in parts:
-        if not _PART.match(part) or part in (".", ".."):
+        if not _PART.fullmatch(part) or part in (".", ".."):
             raise ObjectKeyError(f"object key {key!r}: unsafe part {part!r}")
     return parts
 

@@ -5,7 +5,13 @@ record, announce.
 ids are deterministic, the raw object is write-once and accepted again only with the same hash,
 and segment + outbox rows are inserted in one transaction that skips segments already present
 (and plans a join only when a segment was new). So a retry after a crash at any step, or two
-daemons finishing the same content, store it once. Processed outputs follow the commit.
+daemons finishing the same content, store it once.
+
+Crash windows: the upload file stays in ``uploads/`` until the commit (the raw object is a second
+link to it, so nothing is copied), so an ingest cut short at any step can simply be run again;
+processed outputs follow the commit and each segment row records when they were complete
+(``processed_ns``), so outputs lost to a crash are rewritten by :func:`processed.complete_segments`
+(run again by the sweeper's repair pass).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from cloud_ingest.announce import announce
 from cloud_ingest.calibration_registry import CalibrationStore
 from cloud_ingest.db import SEGMENTS_TOPIC, JoinPlan, MetadataDB, OutboxRow, QuarantineRow, SegmentRow, UploadRecord
 from cloud_ingest.errors import CalibrationNotFound, IngestError, IntegrityFailure, ObjectExists
-from cloud_ingest.integrity import check_scan, scan_snapshot
+from cloud_ingest.integrity import SnapshotScan, check_scan, scan_snapshot
 from cloud_ingest.object_store import ObjectStore
 from cloud_ingest.processed import utc_date
 from cloud_ingest.segment_builder import SnapshotInfo, build_segments, segment_id
@@ -70,29 +76,45 @@ def labels(seg: Segment) -> tuple[str, ...]:
     return tuple(sorted({f"trigger:{t.kind.value}" for t in seg.triggers} | {f"tag:{t}" for t in seg.tags}))
 
 
+def _link(src: Path, dest: Path) -> None:
+    """Give ``src``'s inode the name ``dest`` as well (replacing it), durably; no bytes are copied."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    os.link(src, tmp)
+    os.replace(tmp, dest)
+    fsync_dir(dest.parent)
+
+
 def quarantine_file(path: Path, upload: UploadRecord, failure: IntegrityFailure, *, db: MetadataDB,
                     quarantine_dir: Path) -> QuarantineRow:
-    """Keep a failed snapshot for inspection and record why; the caller answers 422."""
+    """Keep a failed snapshot for inspection and record why; the caller answers 422.
+
+    The file gains its quarantine name before the row is written and loses its upload name after,
+    so a crash in between leaves an upload that is simply checked (and quarantined) again."""
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     dest = quarantine_dir / f"{upload.upload_id}.mcap"
-    os.replace(path, dest)
-    fsync_dir(quarantine_dir)
+    _link(path, dest)
     row = QuarantineRow(upload.upload_id, upload.vehicle_id, failure.reason, failure.detail,
                         dest.name, time.time_ns())
     db.quarantine(row)
+    path.unlink(missing_ok=True)
     return row
 
 
 def _store_raw(store: ObjectStore, key: str, path: Path, sha256: str) -> None:
+    """Store the upload file as the raw object; the upload file itself stays until the commit."""
     if not store.exists(key):
+        staging = path.with_suffix(".ingest")  # a second name the store may consume
+        _link(path, staging)
         try:
-            store.put_file(key, path, move=True)
+            store.put_file(key, staging, move=True)
             return
         except ObjectExists:
             pass  # another daemon stored the same content a moment ago: check it below
+        finally:
+            staging.unlink(missing_ok=True)
     if store.sha256(key) != sha256:
         raise IngestError(f"raw object {key} exists with different content", reason="raw_conflict")
-    path.unlink(missing_ok=True)
 
 
 def _calibration_lookup(deps: IngestDeps, vehicle_id: str) -> Callable[[int], CalibrationBundle | None]:
@@ -114,13 +136,16 @@ def _row(seg: Segment, record: bytes, snapshot_id: str, upload: UploadRecord, ke
                       upload.upload_id, key, record, now, labels=labels(seg))
 
 
-def ingest_upload(path: Path, upload: UploadRecord, deps: IngestDeps) -> IngestResult:
+def ingest_upload(path: Path, upload: UploadRecord, deps: IngestDeps,
+                  scanned: Callable[[], SnapshotScan] | None = None) -> IngestResult:
     """Ingest the complete upload file at ``path`` (its sha256 already checked).
 
-    Raises :class:`IntegrityFailure` after quarantining the file and recording the reason.
+    ``scanned`` gives the integrity scan when it was made while the bytes arrived (it raises
+    :class:`IntegrityFailure` for a bad file); without it the file is scanned here. Raises
+    :class:`IntegrityFailure` after quarantining the file and recording the reason.
     """
     try:
-        scan = scan_snapshot(path)
+        scan = scanned() if scanned is not None else scan_snapshot(path)
         check_scan(scan, vehicle_id=upload.vehicle_id)
     except IntegrityFailure as failure:
         quarantine_file(path, upload, failure, db=deps.db, quarantine_dir=deps.quarantine_dir)
@@ -134,7 +159,6 @@ def ingest_upload(path: Path, upload: UploadRecord, deps: IngestDeps) -> IngestR
     rows = [_row(s, built[s.segment_id][1], scan.manifest.snapshot_id, upload, key, now) for s in segments]
     outbox = [OutboxRow(0, SEGMENTS_TOPIC, s.vehicle_id, s.segment_id, announce(s, built[s.segment_id][1]).encode(),
                         now) for s in segments]
-    replaced: dict[str, int] = {}  # superseded id -> its start_ns
 
     def planner(neighbours: list[SegmentRow]) -> JoinPlan:
         if len(segments) != 1:
@@ -151,21 +175,16 @@ def ingest_upload(path: Path, upload: UploadRecord, deps: IngestDeps) -> IngestR
         joined, members = plan
         record = joined.encode()
         built[joined.segment_id] = (joined, record, members)
-        replaced.update({m.segment_id: m.start_ns for m in [*decoded, segments[0]] if m.segment_id in members})
         return JoinPlan((_row(joined, record, scan.manifest.snapshot_id, upload, key, now),),
                         (OutboxRow(0, SEGMENTS_TOPIC, joined.vehicle_id, joined.segment_id,
                                    announce(joined, record, members).encode(), now),),
                         {m: joined.segment_id for m in members})
 
     new = deps.db.commit_ingest(upload.upload_id, rows, outbox, now, planner, deps.join_gap_ns)
-    for sid in new:
-        seg, record, members = built[sid]
-        processed.write_segment(deps.store, seg, record, members)
+    path.unlink(missing_ok=True)
+    processed.complete_segments(deps.db, deps.store, new)
     joined: tuple[str, tuple[str, ...]] | None = next(((sid, built[sid][2]) for sid in new if built[sid][2]),
                                                       None)
-    if joined is not None:
-        for old in joined[1]:
-            processed.mark_superseded(deps.store, old, replaced[old], joined[0])
     log.info("ingested snapshot", extra={"upload_id": upload.upload_id, "vehicle_id": upload.vehicle_id,
                                          "segments": [s.segment_id for s in segments], "new": len(new),
                                          "joined": joined[0] if joined else None})

@@ -7,18 +7,28 @@
 
 Keys are only ever added (the store refuses to replace them); writing an existing key again is
 accepted as done, so a retried ingest converges. ``{date}`` is the UTC date of the segment start.
+
+:func:`complete_segments` writes all of it for committed segments from their DB rows and then
+records ``processed_ns``; the ingest calls it right after its commit, and the sweeper's repair pass
+calls it for rows still unmarked (a daemon died in between), so outputs are never lost for good.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
+from cloud_ingest.db import MetadataDB
 from cloud_ingest.errors import ObjectExists
 from cloud_ingest.object_store import ObjectStore
+from shared.errors import ContractError
 from shared.segment import Segment
+
+log = logging.getLogger(__name__)
 
 
 def utc_date(t_ns: int) -> str:
@@ -60,3 +70,31 @@ def mark_superseded(store: ObjectStore, segment_id: str, start_ns: int, by: str)
     """Add ``superseded.json`` to a replaced segment's folder."""
     _put_once(store, f"{folder(segment_id, start_ns)}/superseded.json",
               json.dumps({"segment_id": segment_id, "superseded_by": by}).encode())
+
+
+def complete_segments(db: MetadataDB, store: ObjectStore, segment_ids: Iterable[str]) -> list[str]:
+    """Write the processed outputs of committed segments (idempotent) and mark them processed.
+
+    A joined segment's ``index.json`` lists the segments it supersedes (read back from the DB, in
+    time order) and each of those gets its ``superseded.json``. Returns the ids completed; a row
+    whose record does not decode is logged and left unmarked.
+    """
+    done: list[str] = []
+    for sid in segment_ids:
+        row = db.get_segment(sid)
+        if row is None:
+            continue
+        try:
+            seg = Segment.decode(row.record)
+        except ContractError:
+            log.error("stored segment record does not decode; processed outputs not written",
+                      extra={"segment_id": sid})
+            continue
+        members = db.superseded_segments(sid)
+        write_segment(store, seg, row.record, tuple(m.segment_id for m in members))
+        for m in members:
+            mark_superseded(store, m.segment_id, m.start_ns, sid)
+        done.append(sid)
+    if done:
+        db.mark_processed(done, time.time_ns())
+    return done

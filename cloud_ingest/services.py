@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -15,6 +16,7 @@ from cloud_ingest import auth
 from cloud_ingest.calibration_registry import CalibrationStore
 from cloud_ingest.config import CloudConfig
 from cloud_ingest.db import MetadataDB, UploadRecord
+from cloud_ingest.errors import UploadLocked
 from cloud_ingest.metrics import Metrics
 from cloud_ingest.object_store import ObjectStore
 from cloud_ingest.pipeline import IngestDeps
@@ -27,7 +29,9 @@ R = TypeVar("R")
 
 @dataclass
 class Services:
-    """Everything a request handler may touch. ``owner`` names this daemon in upload leases."""
+    """Everything a request handler may touch. ``owner`` names this daemon in upload leases (see
+    :mod:`cloud_ingest.owner`); ``busy`` holds the uploads a request of this daemon is writing or
+    completing (a lease cannot tell two requests of the same owner apart)."""
 
     config: CloudConfig
     db: MetadataDB
@@ -37,6 +41,19 @@ class Services:
     limiter: RateLimiter
     calibrations: CalibrationStore | None = None
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    busy: set[str] = field(default_factory=set)
+
+    @contextlib.contextmanager
+    def exclusive(self, upload_id: str) -> Iterator[None]:
+        """Hold ``upload_id`` for one request of this daemon; 409 (retry) while another holds it."""
+        if upload_id in self.busy:
+            raise UploadLocked(f"upload {upload_id} is being written or completed by another request; "
+                               "retry after HEAD")
+        self.busy.add(upload_id)
+        try:
+            yield
+        finally:
+            self.busy.discard(upload_id)
 
     def ingest_deps(self) -> IngestDeps:
         """What the ingest pipeline needs, with this daemon's metrics hooks."""

@@ -6,20 +6,25 @@ ingest pipeline before it answers, so its 204 is the durability acknowledgement;
 ``X-Avdata-Segments``. A client whose final answer was lost learns the outcome from HEAD: 200
 with ``X-Avdata-Status: complete`` and the segments, or 422 for a quarantined snapshot. A PATCH
 to a complete upload (tuspy re-sending after a duplicate answer) gets 204 at the full length.
+
+An upload that holds all its bytes but was never ingested (the daemon died in between) is never
+reported as merely "offset == length", which a client would take for delivered: HEAD (or PATCH)
+completes it first, or answers 409 with ``Retry-After`` while another request is completing it.
+A disk that refuses bytes gets 507 with a JSON reason; the acknowledged bytes are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
 from aiohttp import web
 
 from cloud_ingest import auth
+from cloud_ingest.completion import complete_upload, finish_stalled
 from cloud_ingest.db import COMPLETE, IN_PROGRESS, QUARANTINED, UploadRecord
 from cloud_ingest.errors import IntegrityFailure, ProtocolError, UploadNotFound
-from cloud_ingest.integrity import check_sha256
-from cloud_ingest.pipeline import ingest_upload
 from cloud_ingest.services import SERVICES, Services
 from cloud_ingest.tus_headers import (
     CHECKSUM_ALGORITHMS,
@@ -116,6 +121,13 @@ async def create(request: web.Request) -> web.Response:
 async def head(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     _, rec = await _owned(svc, request)
+    if rec.status == IN_PROGRESS and rec.offset_bytes == rec.length_bytes:
+        with contextlib.suppress(UploadNotFound):  # completed meanwhile: report what the row says now
+            await finish_stalled(svc, rec)
+        got = await svc.call(svc.db.get_upload, rec.upload_id)
+        if got is None:
+            raise UploadNotFound(f"no upload with id {rec.upload_id}")
+        rec = got
     if rec.status == QUARANTINED:  # never let "offset == length" read as delivered
         raise await _quarantined(svc, rec)
     headers = _headers(**{"Upload-Offset": str(rec.offset_bytes), "Upload-Length": str(rec.length_bytes),
@@ -137,6 +149,10 @@ async def patch(request: web.Request) -> web.Response:
             raise ProtocolError(f"PATCH Content-Type must be {OFFSET_CONTENT_TYPE}",
                                 reason="bad_content_type", status=415)
         offset = parse_int("Upload-Offset", request.headers.get("Upload-Offset"))
+        if request.content_length is None and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+            raise ProtocolError("PATCH needs Content-Length (or chunked transfer encoding): a body without "
+                                "a length cannot be told apart from a cut connection",
+                                reason="length_required", status=411)
         if rec.status == COMPLETE:  # already stored (e.g. a duplicate): nothing more to send
             return web.Response(status=204, headers=_done_headers(rec))
         if rec.status == QUARANTINED:
@@ -156,55 +172,31 @@ async def _write(svc: Services, request: web.Request, rec: UploadRecord, offset:
     if request.content_length is not None and request.content_length > limit:
         raise ProtocolError(f"PATCH of {request.content_length} bytes runs past Upload-Length "
                             f"({limit} bytes left)", reason="too_large", status=413)
-    lease_ns = int(svc.config.limits.lock_lease_s * 1e9)
-    rec = await svc.call(svc.db.claim_upload, rec.upload_id, svc.owner, time.time_ns(), lease_ns)
-    if rec.offset_bytes != offset:
-        await svc.call(svc.db.release_upload, rec.upload_id, svc.owner)
-        raise ProtocolError(f"Upload-Offset {offset} does not match the server's {rec.offset_bytes}",
-                            reason="offset_mismatch", status=409)
-    written, ok = 0, False
-    try:
-        result = await svc.files.write_body(rec.upload_id, offset, limit, request.content, checksum)
-        written, ok = result.written, not result.interrupted
-    finally:
-        new_offset = offset + written
-        complete = ok and new_offset == rec.length_bytes
+    with svc.exclusive(rec.upload_id):
+        lease_ns = int(svc.config.limits.lock_lease_s * 1e9)
+        rec = await svc.call(svc.db.claim_upload, rec.upload_id, svc.owner, time.time_ns(), lease_ns)
+        if rec.offset_bytes != offset:
+            await svc.call(svc.db.release_upload, rec.upload_id, svc.owner)
+            raise ProtocolError(f"Upload-Offset {offset} does not match the server's {rec.offset_bytes}",
+                                reason="offset_mismatch", status=409)
+        try:
+            result = await svc.files.write_body(rec.upload_id, offset, limit, request.content, checksum)
+        except BaseException:
+            await svc.call(svc.db.release_upload, rec.upload_id, svc.owner)
+            raise
+        # the bytes are durable now: only then is the new offset recorded and reported
+        new_offset = offset + result.written
+        complete = not result.interrupted and new_offset == rec.length_bytes
         expires = time.time_ns() + int(svc.config.limits.upload_expiry_s * 1e9)
-        rec = await svc.call(svc.db.advance_upload, rec.upload_id, svc.owner, new_offset, written, expires,
-                             not complete)
-        svc.metrics.bytes_received.inc(written)
-    if not complete:
-        return web.Response(status=204, headers=_headers(**{"Upload-Offset": str(rec.offset_bytes),
-                                                            "Upload-Expires": http_date(rec.expires_ns)}))
-    return await _complete(svc, rec)
-
-
-async def _complete(svc: Services, rec: UploadRecord) -> web.Response:
-    """Verify the whole file's hash, then ingest; the answer is the durability acknowledgement."""
-    t0 = time.perf_counter()
-    try:
-        whole = await svc.files.file_hash(rec.upload_id, rec.length_bytes)
-        check_sha256(whole.hexdigest(), rec.sha256)
-    except Exception:
-        await svc.call(svc.db.delete_upload, rec.upload_id)
-        svc.files.delete(rec.upload_id)
-        raise
-    try:
-        result = await svc.call(ingest_upload, svc.files.path(rec.upload_id), rec, svc.ingest_deps())
-    except IntegrityFailure as failure:
-        svc.files.forget(rec.upload_id)
-        svc.metrics.quarantined.labels(failure.reason).inc()
-        raise
-    except Exception:
-        await svc.call(svc.db.release_upload, rec.upload_id, svc.owner)
-        raise
-    svc.files.forget(rec.upload_id)
-    svc.metrics.uploads_completed.inc()
-    svc.metrics.segments_created.inc(len(result.new_segment_ids))
-    svc.metrics.segments_joined.inc(result.joined is not None)
-    svc.metrics.ingest_seconds.observe(time.perf_counter() - t0)
+        rec = await svc.call(svc.db.advance_upload, rec.upload_id, svc.owner, new_offset, result.written,
+                             expires, not complete)
+        svc.metrics.bytes_received.inc(result.written)
+        if not complete:
+            return web.Response(status=204, headers=_headers(**{"Upload-Offset": str(rec.offset_bytes),
+                                                                "Upload-Expires": http_date(rec.expires_ns)}))
+        ingested = await complete_upload(svc, rec)
     return web.Response(status=204, headers=_headers(**{"Upload-Offset": str(rec.length_bytes),
-                                                        "X-Avdata-Segments": ",".join(result.segment_ids)}))
+                                                        "X-Avdata-Segments": ",".join(ingested.segment_ids)}))
 
 
 @routes.delete(BASE + "{upload_id}")

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from cloud_ingest import auth
-from cloud_ingest.app import create_app
+from cloud_ingest.app import create_app, make_runner
 from cloud_ingest.config import CloudConfig, DBConfig, Limits
 from cloud_ingest.db import open_db
 from cloud_ingest.db_sql_segments import SQLMetadataDB
@@ -133,7 +133,7 @@ class ServerThread:
         self.app = create_app(self.config)
         self.url = f"http://127.0.0.1:{self.config.port}"
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
+        self._runner = make_runner(self.app, handle_signals=False, shutdown_timeout=2.0)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._call(self._start())

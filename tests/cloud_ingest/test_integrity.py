@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mcap.writer import Writer
 
 from cloud_ingest.errors import ChecksumMismatch, IntegrityFailure
 from cloud_ingest.integrity import SnapshotScan, check_scan, check_sha256, scan_snapshot
-from shared.messages import SensorMessage
-from shared.snapshot import SnapshotWriter, sha256_file
+from shared import messages
+from shared.errors import ContractError
+from shared.manifest import SnapshotManifest
+from shared.snapshot import MANIFEST_ATTACHMENT, sha256_file
 from tests.cloud_ingest.conftest import T0_NS, snapshot_messages, write_snapshot
 
 
@@ -67,13 +70,19 @@ def test_garbage_and_undecodable_records(tmp_path: Path) -> None:
         scan_snapshot(junk)
     assert info.value.reason == "mcap_invalid"
     path = tmp_path / "rec.mcap"
-    w = SnapshotWriter(path)
-    w._writer.add_message(  # a record that is not a SensorMessage envelope
-        w._writer.register_channel("imu", "msgpack", w._schema_id), log_time=T0_NS, data=b"\xc1",
-        publish_time=T0_NS)
-    w.add(SensorMessage("imu", "imu0", T0_NS, 0, 0, "imu_v1", b"x"), T0_NS)
-    w.finish(snapshot_id="s", vehicle_id="car-1", created_ns=T0_NS, start_ns=T0_NS, end_ns=T0_NS,
-             triggers=(), software_version="0", model_version="m", calibration_version="c")
+    manifest = SnapshotManifest(snapshot_id="s", vehicle_id="car-1", created_ns=T0_NS, start_ns=T0_NS,
+                                end_ns=T0_NS, triggers=(), channels=(), software_version="0",
+                                model_version="m", calibration_version="c")
+    with open(path, "wb") as fh:
+        w = Writer(fh)
+        w.start(profile="avdata", library="test")
+        schema = w.register_schema(name="avdata.SensorMessage", encoding="", data=b"")
+        w.add_message(w.register_channel("imu", "msgpack", schema), log_time=T0_NS, data=b"\xc1",
+                      publish_time=T0_NS)  # a record that is not a SensorMessage envelope
+        w.add_attachment(T0_NS, T0_NS, MANIFEST_ATTACHMENT, "application/msgpack", manifest.encode())
+        w.finish()  # type: ignore[no-untyped-call]
+    with pytest.raises(ContractError) as decoded:
+        messages.from_record(b"\xc1")
     with pytest.raises(IntegrityFailure) as info:
         scan_snapshot(path)
-    assert info.value.reason == "malformed"
+    assert info.value.reason == decoded.value.reason != "mcap_invalid"  # the record's own reason
