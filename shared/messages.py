@@ -7,6 +7,7 @@ travels as its own frame so large camera or LiDAR payloads are never re-encoded 
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,6 +17,16 @@ from shared.errors import MalformedMessage, OversizedMessage, TruncatedMessage
 SCHEMA = "avdata.SensorMessage"
 VERSION = 1
 VERSIONS = frozenset({1})
+
+#: Stored-record layouts :func:`from_record` reads. Version 1 is one msgpack envelope holding the
+#: payload; version 2 is ``[0xC1][u32 LE header_len][header envelope][raw payload]``, so writing it
+#: never copies the payload into an envelope. 0xC1 is the one byte msgpack never uses, so a version 2
+#: record cannot be mistaken for a version 1 envelope (which always starts with a msgpack map).
+RECORD_VERSION = 2
+RECORD_VERSIONS = frozenset({1, 2})
+RECORD_MAGIC = 0xC1
+_RECORD_PREFIX = struct.Struct("<BI")
+_MAX_RECORD_HEADER = 64 * 1024
 
 #: Payload encodings this project produces (a receiver stores unknown ones opaquely).
 ENCODINGS = frozenset({"h265", "h264", "lidar_points_v1", "radar_v1", "imu_v1", "gnss_v1",
@@ -65,12 +76,26 @@ class SensorMessage:
         """A copy with the receive time set (the payload is shared, not copied)."""
         return replace(self, t_recv_ns=t_recv_ns)
 
+    def record_head(self) -> bytes:
+        """Everything of the version 2 record before the payload: the record is ``head + payload``.
+
+        Writers that can emit several buffers (an MCAP chunk, ``writev``) store the payload as it is.
+        """
+        body = self.header_body()
+        body["topic"] = self.topic
+        header = wire.pack(SCHEMA, RECORD_VERSION, body)
+        return _RECORD_PREFIX.pack(RECORD_MAGIC, len(header)) + header
+
     def to_record(self) -> bytes:
-        """Self-contained encoding (header and payload in one envelope), as stored in MCAP."""
+        """Self-contained encoding (record version 2: header envelope, then the raw payload)."""
+        return b"".join((self.record_head(), self.payload))
+
+    def to_record_v1(self) -> bytes:
+        """The version 1 record (one envelope that also holds the payload), as older builds wrote."""
         body = self.header_body()
         body["topic"] = self.topic
         body["payload"] = bytes(self.payload)
-        return wire.pack(SCHEMA, VERSION, body)
+        return wire.pack(SCHEMA, 1, body)
 
 
 def _from_body(topic: str, body: dict[str, Any], payload: bytes | memoryview) -> SensorMessage:
@@ -110,8 +135,20 @@ def from_frames(
 
 
 def from_record(data: bytes) -> SensorMessage:
-    """Decode the self-contained form written by :meth:`SensorMessage.to_record`."""
-    _, body = wire.unpack(data, SCHEMA, VERSIONS)
-    topic = wire.field(body, "topic", str, SCHEMA)
-    payload = wire.field(body, "payload", bytes, SCHEMA)
-    return _from_body(topic, body, payload)
+    """Decode a stored record of either version; the payload of a version 2 record is a view of ``data``."""
+    if data[:1] != bytes((RECORD_MAGIC,)):
+        _, body = wire.unpack(data, SCHEMA, frozenset({1}))
+        topic = wire.field(body, "topic", str, SCHEMA)
+        payload: bytes | memoryview = wire.field(body, "payload", bytes, SCHEMA)
+        return _from_body(topic, body, payload)
+    if len(data) < _RECORD_PREFIX.size:
+        raise TruncatedMessage(f"sensor record of {len(data)} bytes ends inside its prefix")
+    _, header_len = _RECORD_PREFIX.unpack_from(data)
+    end = _RECORD_PREFIX.size + header_len
+    if header_len > _MAX_RECORD_HEADER:
+        raise MalformedMessage(f"sensor record header of {header_len} bytes exceeds {_MAX_RECORD_HEADER}")
+    if end > len(data):
+        raise TruncatedMessage(f"sensor record header of {header_len} bytes runs past the record's end")
+    view = memoryview(data)
+    _, body = wire.unpack(bytes(view[_RECORD_PREFIX.size:end]), SCHEMA, frozenset({RECORD_VERSION}))
+    return _from_body(wire.field(body, "topic", str, SCHEMA), body, view[end:])

@@ -7,25 +7,51 @@ fsyncs, renames to ``<name>.mcap``, fsyncs the directory and writes the sidecar
 an ``.active`` file, which a restart recovers or discards; it never leaves a ``.mcap`` without its
 complete contents.
 
-Inside the file: one channel per sensor topic (message encoding ``msgpack``, schema
-``avdata.SensorMessage``), log_time = vehicle clock, publish_time = sensor clock, lz4 chunks with
-CRCs, a ``avdata.snapshot`` metadata record (readable with ``mcap info``) and the manifest as the
-attachment ``manifest.msgpack``.
+Inside the file: one channel per sensor topic (schema ``avdata.SensorMessage``; message data is a
+:mod:`shared.messages` record, version 2 since message encoding ``avdata.record.v2``, version 1
+``msgpack`` still read), log_time = vehicle clock, publish_time = sensor clock, chunks with CRCs,
+a ``avdata.snapshot`` metadata record (readable with ``mcap info``) and the manifest as the
+attachment ``manifest.msgpack``. Chunks are lz4-compressed, except those of channels whose payloads
+are already compressed (video, or a first payload that lz4 cannot shrink by 10%): compressing
+those costs more CPU than writing them, so they are stored as they are, in chunks of their own.
+The payload bytes are never copied on the way to the file except into a compressed chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+import lz4.block
+import lz4.frame
+from mcap.data_stream import RecordBuilder
 from mcap.exceptions import McapError
+from mcap.opcode import Opcode
 from mcap.reader import make_reader
-from mcap.writer import CompressionType, Writer
+from mcap.records import (
+    Attachment,
+    AttachmentIndex,
+    Channel,
+    ChunkIndex,
+    DataEnd,
+    Footer,
+    Header,
+    MessageIndex,
+    Metadata,
+    MetadataIndex,
+    Schema,
+    Statistics,
+    SummaryOffset,
+)
 
 from shared import messages
 from shared.errors import ContractError, SnapshotError
@@ -40,29 +66,240 @@ ACTIVE_SUFFIX = ".active"
 MANIFEST_SUFFIX = ".manifest"
 MANIFEST_ATTACHMENT = "manifest.msgpack"
 PROFILE = "avdata"
+MESSAGE_ENCODING = "avdata.record.v2"
+#: Encodings whose payloads are compressed already: their chunks are stored without lz4.
+PRECOMPRESSED = frozenset({"h265", "h264"})
+_MAGIC = b"\x89MCAP0\r\n"
+_MESSAGE_HEAD = struct.Struct("<BQHIQQ")  # opcode, record length, channel, sequence, log, publish
+_CHUNK_HEAD = struct.Struct("<BQQQQII")   # opcode, record length, start, end, size, crc, len("lz4")
+_IN_FLIGHT = 3
+_PROBE_MIN, _PROBE_SLICES, _PROBE_SLICE = 64 * 1024, 8, 4096
 
 
-class _HashingFile:
-    """A write-only file wrapper that hashes bytes as they are written (one pass, no re-read)."""
+def compressible(msg: SensorMessage) -> bool:
+    """Whether lz4 is worth running on this channel, judged from its first message.
 
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
+    Small payloads always are (their headers compress); a large one is probed with lz4 on 8 slices
+    of 4 KiB spread over it and must shrink by at least 10%.
+    """
+    if msg.encoding in PRECOMPRESSED:
+        return False
+    view = memoryview(msg.payload).cast("B")
+    if len(view) < _PROBE_MIN:
+        return True
+    step = len(view) // _PROBE_SLICES
+    sample = b"".join(view[i * step: i * step + _PROBE_SLICE] for i in range(_PROBE_SLICES))
+    return len(lz4.block.compress(sample, store_size=False)) < 0.9 * len(sample)
+
+
+class _Output:
+    """The ``.active`` file, written and hashed in order on one I/O thread.
+
+    Hashing, CRCs and the kernel copy run there while the caller compresses the next chunk (all of
+    them release the GIL); ``size`` is the logical size, known at once for offsets. At most
+    ``_IN_FLIGHT`` jobs wait, bounding memory; an error of the I/O thread (ENOSPC, EIO) is raised
+    to the caller by the next :meth:`submit` or by :meth:`close`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "wb", buffering=1024 * 1024)  # noqa: SIM115 - closed by close/abort
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-io")
+        self._pending: deque[Future[None]] = deque()
 
-    def write(self, data: bytes | memoryview) -> int:
+    def submit(self, job: Callable[[], None], size: int) -> None:
+        """Run ``job`` (which writes exactly ``size`` bytes through :meth:`put`) after earlier ones."""
+        while len(self._pending) >= _IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._io.submit(job))
+        self.size += size
+
+    def write(self, data: bytes) -> None:
+        self.submit(lambda: self.put(data), len(data))
+
+    def put(self, data: bytes | memoryview) -> None:
+        """On the I/O thread: hash and write ``data``."""
         self.sha256.update(data)
-        self.size += len(data)
-        return self._raw.write(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self._raw.flush()
+        self.file.write(data)
 
     def close(self) -> None:
-        """Closing belongs to :class:`SnapshotWriter`, which fsyncs first."""
+        """Wait for every write, then flush, fsync and close the file."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        finally:
+            self._io.shutdown(wait=True)
+        self.file.close()
+
+    def abort(self) -> None:
+        """Stop writing and close without caring what failed (the file is about to be deleted)."""
+        for job in self._pending:
+            job.cancel()
+        self._io.shutdown(wait=True)
+        with contextlib.suppress(OSError):  # a buffered tail cannot be flushed to a full disk
+            self.file.close()
+
+
+@dataclass
+class _Chunk:
+    """Messages waiting to become one MCAP chunk; ``parts`` are the records' buffers, uncopied."""
+
+    compression: str
+    parts: list[bytes | memoryview] = field(default_factory=list)
+    size: int = 0
+    start_ns: int = 0
+    end_ns: int = 0
+    index: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def add(self, channel_id: int, seq: int, log_ns: int, publish_ns: int, head: bytes,
+            payload: bytes | memoryview) -> None:
+        if not self.parts:
+            self.start_ns = self.end_ns = log_ns
+        self.start_ns, self.end_ns = min(self.start_ns, log_ns), max(self.end_ns, log_ns)
+        self.index.setdefault(channel_id, []).append((log_ns, self.size))
+        length = 22 + len(head) + len(payload)
+        self.parts.append(_MESSAGE_HEAD.pack(Opcode.MESSAGE, length, channel_id, seq, log_ns, publish_ns)
+                          + head)
+        self.parts.append(payload)
+        self.size += 9 + length
+
+
+class _McapFile:
+    """The MCAP records of one snapshot: header, chunks and their indexes, summary, footer."""
+
+    def __init__(self, out: _Output, chunk_size: int) -> None:
+        self.out, self.chunk_size = out, chunk_size
+        self.schemas: list[Schema] = []
+        self.channels: list[Channel] = []
+        self.chunk_indexes: list[ChunkIndex] = []
+        self.attachment_indexes: list[AttachmentIndex] = []
+        self.metadata_indexes: list[MetadataIndex] = []
+        self.stats = Statistics(attachment_count=0, channel_count=0, channel_message_counts={},
+                                chunk_count=0, message_count=0, message_end_time=0, message_start_time=0,
+                                metadata_count=0, schema_count=0)
+        self.open_chunks: dict[str, _Chunk] = {}
+        out.write(_MAGIC)
+        self._record(Header(profile=PROFILE, library="avdata"))
+
+    def _record(self, record: Any) -> tuple[int, int]:
+        builder = RecordBuilder()
+        record.write(builder)
+        offset = self.out.size
+        self.out.write(builder.end())  # type: ignore[no-untyped-call]
+        return offset, self.out.size - offset
+
+    def schema(self, schema: Schema) -> None:
+        self.schemas.append(schema)
+        self._record(schema)
+
+    def channel(self, channel: Channel) -> None:
+        self.channels.append(channel)
+        self.stats.channel_message_counts[channel.id] = 0
+        self._record(channel)
+
+    def message(self, compression: str, channel_id: int, seq: int, log_ns: int, publish_ns: int,
+                head: bytes, payload: bytes | memoryview) -> None:
+        chunk = self.open_chunks.get(compression)
+        if chunk is None:
+            chunk = self.open_chunks[compression] = _Chunk(compression)
+        chunk.add(channel_id, seq, log_ns, publish_ns, head, payload)
+        st = self.stats
+        if st.message_count == 0:
+            st.message_start_time = st.message_end_time = log_ns
+        st.message_start_time = min(st.message_start_time, log_ns)
+        st.message_end_time = max(st.message_end_time, log_ns)
+        st.message_count += 1
+        st.channel_message_counts[channel_id] += 1
+        if chunk.size >= self.chunk_size:
+            self._write_chunk(self.open_chunks.pop(compression))
+
+    def _write_chunk(self, chunk: _Chunk) -> None:
+        parts, compression = chunk.parts, chunk.compression
+        data: list[bytes | memoryview] = parts
+        if compression == "lz4":
+            # Large independent blocks: lz4 skips incompressible stretches fastest that way.
+            comp = lz4.frame.LZ4FrameCompressor(block_size=lz4.frame.BLOCKSIZE_MAX4MB, block_linked=False)
+            packed = [comp.begin(), *(comp.compress(p) for p in parts), comp.flush()]
+            if sum(len(p) for p in packed) < chunk.size:
+                data = packed
+            else:
+                compression = ""
+        stored = sum(len(d) for d in data)
+        name = compression.encode()
+        start = self.out.size
+        length = _CHUNK_HEAD.size + len(name) + 8 + stored
+
+        def job() -> None:
+            crc = 0
+            for part in parts:
+                crc = zlib.crc32(part, crc)
+            self.out.put(_CHUNK_HEAD.pack(Opcode.CHUNK, length - 9, chunk.start_ns, chunk.end_ns, chunk.size,
+                                          crc, len(name)) + name + struct.pack("<Q", stored))
+            for part in data:
+                self.out.put(part)
+
+        self.out.submit(job, length)
+        builder = RecordBuilder()
+        offsets: dict[int, int] = {}
+        for channel_id, records in chunk.index.items():
+            offsets[channel_id] = start + length + builder.count
+            MessageIndex(channel_id=channel_id, records=records).write(builder)
+        index_length = builder.count
+        self.out.write(builder.end())  # type: ignore[no-untyped-call]
+        self.stats.chunk_count += 1
+        self.chunk_indexes.append(ChunkIndex(
+            message_start_time=chunk.start_ns, message_end_time=chunk.end_ns, chunk_start_offset=start,
+            chunk_length=length, message_index_offsets=offsets, message_index_length=index_length,
+            compression=compression, compressed_size=stored, uncompressed_size=chunk.size))
+
+    def metadata(self, name: str, data: dict[str, str]) -> None:
+        offset, length = self._record(Metadata(name=name, metadata=data))
+        self.metadata_indexes.append(MetadataIndex(offset=offset, length=length, name=name))
+        self.stats.metadata_count += 1
+
+    def attachment(self, t_ns: int, name: str, media_type: str, data: bytes) -> None:
+        offset, length = self._record(Attachment(create_time=t_ns, log_time=t_ns, name=name,
+                                                 media_type=media_type, data=data))
+        self.attachment_indexes.append(AttachmentIndex(
+            offset=offset, length=length, log_time=t_ns, create_time=t_ns, data_size=len(data), name=name,
+            media_type=media_type))
+        self.stats.attachment_count += 1
+
+    def flush_chunks(self) -> None:
+        for key in sorted(self.open_chunks):
+            self._write_chunk(self.open_chunks.pop(key))
+
+    def finish(self) -> None:
+        """Write the data end, the summary (with offsets to each group), the footer and the magic."""
+        self.flush_chunks()
+        self._record(DataEnd(data_section_crc=0))
+        self.stats.schema_count, self.stats.channel_count = len(self.schemas), len(self.channels)
+        summary_start = self.out.size
+        builder = RecordBuilder()
+        offsets: list[SummaryOffset] = []
+        groups: list[tuple[Opcode, list[Any]]] = [
+            (Opcode.SCHEMA, list(self.schemas)), (Opcode.CHANNEL, list(self.channels)),
+            (Opcode.STATISTICS, [self.stats]), (Opcode.CHUNK_INDEX, list(self.chunk_indexes)),
+            (Opcode.ATTACHMENT_INDEX, list(self.attachment_indexes)),
+            (Opcode.METADATA_INDEX, list(self.metadata_indexes))]
+        for opcode, records in groups:
+            group_start = builder.count
+            for record in records:
+                record.write(builder)
+            offsets.append(SummaryOffset(group_opcode=opcode, group_start=summary_start + group_start,
+                                         group_length=builder.count - group_start))
+        offset_start = summary_start + builder.count
+        for summary_offset in offsets:
+            summary_offset.write(builder)
+        summary = builder.end()  # type: ignore[no-untyped-call]
+        crc = zlib.crc32(struct.pack("<BQQQ", Opcode.FOOTER, 20, summary_start, offset_start),
+                         zlib.crc32(summary))
+        self.out.write(summary)
+        self._record(Footer(summary_start=summary_start, summary_offset_start=offset_start, summary_crc=crc))
+        self.out.write(_MAGIC)
 
 
 @dataclass
@@ -70,6 +307,7 @@ class _ChannelStats:
     channel_id: int
     sensor_id: str
     encoding: str
+    compression: str
     count: int = 0
     first_ns: int = 0
     last_ns: int = 0
@@ -88,33 +326,29 @@ def fsync_dir(path: Path) -> None:
 class SnapshotWriter:
     """Writes one snapshot; see the module docstring for the lifecycle and crash semantics."""
 
-    def __init__(self, path: Path, *, chunk_size: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, path: Path, *, chunk_size: int = 8 * 1024 * 1024) -> None:
         if path.suffix != ".mcap":
             raise ValueError(f"snapshot path must end in .mcap: {path}")
         self.path = path
         self.active_path = path.with_name(path.name + ACTIVE_SUFFIX)
-        self._file = open(self.active_path, "wb")  # noqa: SIM115 - closed in finish/abort
-        self._hashing = _HashingFile(self._file)
-        self._writer = Writer(self._hashing, chunk_size=chunk_size,  # type: ignore[arg-type]
-                              compression=CompressionType.LZ4)
-        self._writer.start(profile=PROFILE, library="avdata")
-        self._schema_id = self._writer.register_schema(
-            name=messages.SCHEMA, encoding="", data=b""
-        )
+        self._out = _Output(self.active_path)
+        self._mcap = _McapFile(self._out, chunk_size)
+        self._schema_id = 1
+        self._mcap.schema(Schema(id=self._schema_id, name=messages.SCHEMA, encoding="", data=b""))
         self._channels: dict[str, _ChannelStats] = {}
 
     def add(self, msg: SensorMessage, log_time_ns: int) -> None:
         """Append one message; ``log_time_ns`` is its time on the vehicle clock."""
         stats = self._channels.get(msg.topic)
         if stats is None:
-            cid = self._writer.register_channel(
-                topic=msg.topic, message_encoding="msgpack", schema_id=self._schema_id,
-                metadata={"sensor_id": msg.sensor_id, "encoding": msg.encoding},
-            )
-            stats = self._channels[msg.topic] = _ChannelStats(cid, msg.sensor_id, msg.encoding,
-                                                              first_ns=log_time_ns)
-        self._writer.add_message(stats.channel_id, log_time=log_time_ns, data=msg.to_record(),
-                                 publish_time=msg.t_sensor_ns, sequence=msg.seq & 0xFFFFFFFF)
+            cid = len(self._channels) + 1
+            self._mcap.channel(Channel(id=cid, topic=msg.topic, message_encoding=MESSAGE_ENCODING,
+                                       schema_id=self._schema_id,
+                                       metadata={"sensor_id": msg.sensor_id, "encoding": msg.encoding}))
+            stats = self._channels[msg.topic] = _ChannelStats(
+                cid, msg.sensor_id, msg.encoding, "lz4" if compressible(msg) else "", first_ns=log_time_ns)
+        self._mcap.message(stats.compression, stats.channel_id, msg.seq & 0xFFFFFFFF, log_time_ns,
+                           msg.t_sensor_ns, msg.record_head(), msg.payload)
         stats.count += 1
         stats.first_ns = min(stats.first_ns, log_time_ns)
         stats.last_ns = max(stats.last_ns, log_time_ns)
@@ -139,28 +373,28 @@ class SnapshotWriter:
             channels=self.channel_summaries(), software_version=software_version,
             model_version=model_version, calibration_version=calibration_version,
         )
-        self._writer.add_metadata("avdata.snapshot", {
+        self._mcap.flush_chunks()
+        self._mcap.metadata("avdata.snapshot", {
             "snapshot_id": snapshot_id, "vehicle_id": vehicle_id,
             "software_version": software_version, "model_version": model_version,
             "calibration_version": calibration_version,
             "triggers": ",".join(t.kind.value for t in triggers),
         })
-        self._writer.add_attachment(created_ns, created_ns, MANIFEST_ATTACHMENT,
-                                    "application/msgpack", manifest.encode())
-        self._writer.finish()  # type: ignore[no-untyped-call]
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        self._mcap.attachment(created_ns, MANIFEST_ATTACHMENT, "application/msgpack", manifest.encode())
+        self._mcap.finish()
+        self._out.close()
         os.replace(self.active_path, self.path)
         fsync_dir(self.path.parent)
-        final = manifest.with_file(self._hashing.sha256.hexdigest(), self._hashing.size)
+        final = manifest.with_file(self._out.sha256.hexdigest(), self._out.size)
         write_sidecar(self.path, final)
         return final
 
     def abort(self) -> None:
-        """Drop the partial file (used when a snapshot cannot be completed)."""
-        self._file.close()
-        self.active_path.unlink(missing_ok=True)
+        """Drop the partial file (used when a snapshot cannot be completed, e.g. the disk is full)."""
+        try:
+            self._out.abort()
+        finally:
+            self.active_path.unlink(missing_ok=True)
 
 
 def write_sidecar(path: Path, manifest: SnapshotManifest) -> Path:

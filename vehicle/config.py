@@ -113,17 +113,25 @@ class TopicsConfig:
 
 @dataclass(frozen=True)
 class TimeSyncConfig:
-    """Clock-offset estimation; ``correct`` moves buffered times onto the vehicle clock."""
+    """Clock-offset estimation; ``correct`` moves buffered times onto the vehicle clock.
+
+    A sensor clock step is an offset jump larger than ``step_s`` seen on ``step_confirm``
+    consecutive samples; ``step_s`` 0 turns detection off.
+    """
 
     correct: bool = False
     block_s: float = 1.0
     fit_blocks: int = 30
     expected_hz: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES_HZ))
     gap_factor: float = 1.5
+    step_s: float = 0.25
+    step_confirm: int = 5
 
     def __post_init__(self) -> None:
         _positive("block_s", self.block_s)
         _positive("fit_blocks", self.fit_blocks)
+        _non_negative("step_s", self.step_s)
+        _positive("step_confirm", self.step_confirm)
         if self.gap_factor <= 1.0:
             raise ValueError(f"gap_factor must be > 1, got {self.gap_factor!r}")
         for topic, hz in self.expected_hz.items():

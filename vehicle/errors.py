@@ -26,6 +26,19 @@ class SnapshotWriteError(VehicleError):
     reason = "snapshot_write_failed"
 
 
+class DiskFullError(SnapshotWriteError):
+    """The snapshot did not fit: the filesystem is full (ENOSPC, EDQUOT) or the file too large (EFBIG).
+
+    ``needed_bytes`` estimates the room the snapshot needs; the partial file is already deleted.
+    """
+
+    reason = "disk_full"
+
+    def __init__(self, message: str, needed_bytes: int) -> None:
+        super().__init__(message)
+        self.needed_bytes = needed_bytes
+
+
 class UploadError(VehicleError):
     """An upload did not complete."""
 
@@ -53,3 +66,33 @@ class PermanentUploadError(UploadError):
         super().__init__(message)
         self.status = status
         self.server_reason = server_reason
+
+
+class InferenceError(VehicleError):
+    """The on-vehicle model could not score a frame."""
+
+    reason = "inference_error"
+
+
+class ModelLoadError(InferenceError):
+    """The ONNX model is missing, unreadable, lacks a named tensor, or the provider asked for is absent."""
+
+    reason = "model_load_failed"
+
+
+class InvalidFrame(InferenceError):
+    """A frame handed to the detector is not an (H, W, 3) uint8 BGR image."""
+
+    reason = "invalid_frame"
+
+
+class FrameDecodeError(InferenceError):
+    """A camera access unit could not be decoded; the stream waits for its next keyframe."""
+
+    reason = "decode_failed"
+
+
+class UnsupportedEncoding(FrameDecodeError):
+    """A camera message names an encoding the frame decoder has no codec for."""
+
+    reason = "unsupported_encoding"

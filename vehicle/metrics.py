@@ -1,7 +1,7 @@
 """Prometheus metrics of the vehicle service, on a registry owned by the service (no globals).
 
 Names follow ``avdata_vehicle_<what>_<unit>``; every drop is counted with the pipeline stage that
-dropped it (``decode``, ``timesync``, ``buffer``, ``trigger``, ``snapshot``) and a reason.
+dropped it (``decode``, ``timesync``, ``buffer``, ``trigger``, ``disk``) and a reason.
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ class VehicleMetrics:
                                           registry=r)
         self.queue_depth = Gauge(p + "queue_depth", "Snapshots in the upload queue, by state", ["state"],
                                  registry=r)
-        self.queue_evictions = Counter(p + "queue_evictions", "Snapshots evicted by the disk budget",
+        self.queue_evictions = Counter(p + "queue_evictions", "Snapshots evicted by the disk budget or a full disk",
                                        registry=r)
+        self.disk_full = Counter(p + "disk_full", "Snapshot writes that hit a full disk, by outcome "
+                                 "(retried after evicting, or dropped)", ["outcome"], registry=r)
+        self.clock_steps = Counter(p + "clock_steps", "Sensor clock steps detected (offset jumps), by topic",
+                                   ["topic"], registry=r)
         self.bytes_sent = Counter(p + "upload_bytes_sent", "Payload bytes sent in PATCH requests",
                                   registry=r)
         self.uploads = Counter(p + "uploads", "Upload outcomes", ["result"], registry=r)

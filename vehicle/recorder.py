@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from shared.errors import ContractError
 from shared.messages import SensorMessage
 from vehicle.config import VehicleConfig
-from vehicle.errors import VehicleError
+from vehicle.errors import DiskFullError, VehicleError
 from vehicle.metrics import VehicleMetrics
 from vehicle.receiver import Receiver
 from vehicle.ring_buffer import RingBuffer
@@ -74,6 +74,9 @@ class Recorder:
         if not verdict.accept:
             self.metrics.drop("timesync", "duplicate")
             return
+        if verdict.clock_step:
+            self.metrics.clock_steps.labels(topic=topic).inc()
+            log.warning("sensor clock stepped; time sync restarted", extra={"topic": topic})
         if verdict.reordered:
             self.metrics.reordered.labels(topic=topic).inc()
         if verdict.missing:
@@ -117,7 +120,7 @@ class Recorder:
                ) -> WrittenSnapshot | None:
         started = time.perf_counter()
         try:
-            snap = write_snapshot(self.cfg.snapshots_dir, window, items, self.meta)
+            snap = self._write_making_room(window, items)
             evicted = self.queue.enqueue(snap)
         except VehicleError as exc:
             self.metrics.snapshots.labels(result="failed").inc()
@@ -132,6 +135,28 @@ class Recorder:
         if self._on_snapshot is not None:
             self._on_snapshot(snap)
         return snap
+
+    def _write_making_room(self, window: PendingWindow, items: dict[str, list[tuple[int, SensorMessage]]]
+                           ) -> WrittenSnapshot:
+        """Write; on a full disk evict lower-or-equal priority snapshots and retry once.
+
+        Every full-disk failure counts in ``disk_full{outcome}``; the messages of a snapshot that
+        fails twice count as drops at stage ``disk``.
+        """
+        try:
+            return write_snapshot(self.cfg.snapshots_dir, window, items, self.meta)
+        except DiskFullError as exc:
+            self.metrics.disk_full.labels(outcome="retried").inc()
+            evicted = self.queue.make_room(exc.needed_bytes, window.priority)
+            self.metrics.queue_evictions.inc(len(evicted))
+            log.warning("disk full: evicted queued snapshots, retrying once",
+                        extra={"needed_bytes": exc.needed_bytes, "evicted": [e.file_name for e in evicted]})
+        try:
+            return write_snapshot(self.cfg.snapshots_dir, window, items, self.meta)
+        except DiskFullError as exc:
+            self.metrics.disk_full.labels(outcome="dropped").inc()
+            self.metrics.drop("disk", exc.reason, sum(len(v) for v in items.values()))
+            raise
 
     def flush(self, timeout_s: float | None = None) -> list[WrittenSnapshot]:
         """Cut every pending window with what is buffered and wait for all writes to finish."""

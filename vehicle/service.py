@@ -48,6 +48,9 @@ class VehicleService:
     def _open(self, wake: asyncio.Event, loop: asyncio.AbstractEventLoop) -> UploadQueue:
         cfg = self.cfg
         queue = UploadQueue(cfg.queue_path, cfg.snapshots_dir, cfg.queue.max_bytes)
+        stale = queue.remove_stale_files()
+        if stale:
+            log.info("removed files of delivered or evicted snapshots", extra={"files": stale})
         if self.record:
             report = recover(cfg.snapshots_dir)
             for snap in report.complete:

@@ -9,6 +9,7 @@ is deleted, so a corrupt snapshot is never queued.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import logging
 import os
@@ -30,11 +31,16 @@ from shared.snapshot import (
     sha256_file,
     write_sidecar,
 )
-from vehicle.errors import SnapshotWriteError
+from vehicle.errors import DiskFullError, SnapshotWriteError
 from vehicle.ring_buffer import Item
 from vehicle.windows import PendingWindow
 
 log = logging.getLogger(__name__)
+
+#: errno values that mean "no room": the filesystem, the user's quota, or the process's file size limit.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: Room asked for beyond the payload bytes (MCAP records, indexes, summary, sidecar).
+OVERHEAD_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +78,12 @@ def write_snapshot(
 ) -> WrittenSnapshot:
     """Write ``items`` (per topic, time-sorted) durably; log_time is each item's buffer time."""
     snapshot_id = snapshot_id or str(uuid.uuid4())
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / snapshot_filename(meta.vehicle_id, window.start_ns, snapshot_id)
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         writer = SnapshotWriter(path)
     except OSError as exc:
-        raise SnapshotWriteError(f"cannot create {path.name}: {exc}") from exc
+        raise _write_error(f"cannot create {path.name}: {exc}", exc, items) from exc
     try:
         for t_ns, msg in heapq.merge(*items.values(), key=lambda it: it[0]):
             writer.add(msg, t_ns)
@@ -89,8 +95,19 @@ def write_snapshot(
         )
     except OSError as exc:
         writer.abort()
-        raise SnapshotWriteError(f"cannot write {path.name}: {exc}") from exc
+        # A failure after the rename (the sidecar) must not leave an unqueued file behind either.
+        path.unlink(missing_ok=True)
+        for leftover in (MANIFEST_SUFFIX, MANIFEST_SUFFIX + ".tmp"):
+            path.with_name(path.name + leftover).unlink(missing_ok=True)
+        raise _write_error(f"cannot write {path.name}: {exc}", exc, items) from exc
     return WrittenSnapshot(path, manifest)
+
+
+def _write_error(message: str, exc: OSError, items: dict[str, list[Item]]) -> SnapshotWriteError:
+    if exc.errno in NO_ROOM:
+        needed = sum(len(m.payload) for msgs in items.values() for _, m in msgs) + OVERHEAD_BYTES
+        return DiskFullError(message, needed)
+    return SnapshotWriteError(message)
 
 
 @dataclass

@@ -5,6 +5,15 @@ transport delay, so its lower envelope is the clock difference: the estimator ke
 offset of each ``block_s`` block and fits a line through the last ``fit_blocks`` minima with
 Theil-Sen (median of pairwise slopes), which shrugs off the occasional late block. The corrected
 time is ``t_sensor + offset(t_sensor)`` on the vehicle clock. Pure: no clocks, no sockets.
+
+A sensor clock that steps (an NTP or PTP step on the sensor, a reboot) shows as every offset
+jumping by the step. Once ``step_confirm`` consecutive samples sit more than ``step_s`` (plus one
+block of fitted drift) off the fit on the same side, the step is confirmed: the fit restarts from
+the new offset (re-converging within a block) and the verdict says ``clock_step``. Until then a
+suspect sample is placed at its receive time, which is wrong by its transport delay at most,
+instead of by the whole step. A late sample alone cannot confirm a step: the next on-time one
+clears the suspicion. Detection starts once two blocks have given the fit a slope, so a
+fast-drifting clock is not a step.
 """
 
 from __future__ import annotations
@@ -27,19 +36,50 @@ class SyncVerdict:
     duplicate: bool = False
     reordered: bool = False
     missing: int = 0
+    clock_step: bool = False
 
 
 class ClockFit:
     """Robust running fit of ``offset_ns = a + b * (t_sensor - t0)`` for one sensor."""
 
-    def __init__(self, block_ns: int, fit_blocks: int) -> None:
+    def __init__(self, block_ns: int, fit_blocks: int, step_ns: int = 0, step_confirm: int = 5) -> None:
         self.block_ns = block_ns
-        self._minima: deque[tuple[float, float]] = deque(maxlen=fit_blocks)
+        self.step_ns = step_ns
+        self.step_confirm = step_confirm
+        self.steps = 0
+        self._fit_blocks = fit_blocks
+        self._reset()
+
+    def _reset(self) -> None:
+        self._suspect = 0
+        self._minima: deque[tuple[float, float]] = deque(maxlen=self._fit_blocks)
         self._block: int | None = None
         self._block_min = 0
         self._t0: int | None = None
         self._a = 0.0
         self._b = 0.0
+
+    def judge(self, t_sensor_ns: int, t_recv_ns: int) -> tuple[bool, bool]:
+        """Observe one sample; returns ``(suspect, stepped)`` (see the module docstring)."""
+        offset = t_recv_ns - t_sensor_ns
+        if self.step_ns <= 0 or len(self._minima) < 2:
+            # Until two blocks give the fit a slope, a drifting clock would look like a step.
+            self.observe(t_sensor_ns, t_recv_ns)
+            return False, False
+        residual = offset - self.offset_ns(t_sensor_ns)
+        # Within a block the lower envelope lags a drifting offset by up to one block of drift.
+        if abs(residual) <= self.step_ns + abs(self._b) * self.block_ns / NS:
+            self._suspect = 0
+            self.observe(t_sensor_ns, t_recv_ns)
+            return False, False
+        side = 1 if residual > 0 else -1
+        self._suspect = self._suspect + side if self._suspect * side > 0 else side
+        if abs(self._suspect) < self.step_confirm:
+            return True, False
+        self._reset()
+        self.steps += 1
+        self.observe(t_sensor_ns, t_recv_ns)
+        return False, True
 
     def observe(self, t_sensor_ns: int, t_recv_ns: int) -> None:
         offset = t_recv_ns - t_sensor_ns
@@ -106,10 +146,18 @@ class TimeSync:
             seen.discard(order.popleft())
         fit = self._fits.get(topic)
         if fit is None:
-            fit = self._fits[topic] = ClockFit(round(self.cfg.block_s * NS), self.cfg.fit_blocks)
-        fit.observe(t_sensor_ns, t_recv_ns)
-        t_ns = t_sensor_ns + fit.offset_ns(t_sensor_ns) if self.cfg.correct else t_sensor_ns
+            fit = self._fits[topic] = ClockFit(round(self.cfg.block_s * NS), self.cfg.fit_blocks,
+                                               round(self.cfg.step_s * NS), self.cfg.step_confirm)
+        suspect, stepped = fit.judge(t_sensor_ns, t_recv_ns)
+        if not self.cfg.correct:
+            t_ns = t_sensor_ns
+        else:
+            t_ns = t_recv_ns if suspect else t_sensor_ns + fit.offset_ns(t_sensor_ns)
         newest = self._newest.get(topic)
+        if stepped:
+            # The sensor's old readings are on another clock: order and gaps restart from here.
+            self._newest[topic] = t_sensor_ns
+            return SyncVerdict(True, t_ns, clock_step=True)
         if newest is not None and t_sensor_ns < newest:
             return SyncVerdict(True, t_ns, reordered=True)
         self._newest[topic] = t_sensor_ns

@@ -11,6 +11,7 @@ by a recorder and an uploader process.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 import time
@@ -23,6 +24,7 @@ from vehicle.snapshot_writer import WrittenSnapshot
 
 STATES = ("pending", "uploading", "done", "failed")
 EVICTED = "evicted: disk budget"
+EVICTED_DISK_FULL = "evicted: disk full"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -189,6 +191,49 @@ class UploadQueue:
             self._update(entry.snapshot_id, "state = 'failed', reason = ?, has_file = 0", (EVICTED,))
             self._delete_files(entry)
             total -= entry.size_bytes
+            evicted.append(entry)
+        return evicted
+
+    def remove_stale_files(self) -> list[str]:
+        """Delete files of entries already marked delivered or evicted; returns their names.
+
+        State changes commit before the file goes, so a power cut in between leaves such a file;
+        run at startup, this makes the disk agree with the queue again.
+        """
+        removed: list[str] = []
+        for (name,) in self._exec("SELECT file_name FROM snapshots WHERE has_file = 0"):
+            path = self.snapshots_dir / str(name)
+            if path.exists() or path.with_name(path.name + MANIFEST_SUFFIX).exists():
+                path.unlink(missing_ok=True)
+                path.with_name(path.name + MANIFEST_SUFFIX).unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
+
+    def free_bytes(self) -> int:
+        """Free bytes on the filesystem holding the snapshots."""
+        return shutil.disk_usage(self.snapshots_dir).free
+
+    def make_room(self, needed_bytes: int, max_priority: int) -> list[QueueEntry]:
+        """Evict queued files until ``needed_bytes`` are free on the snapshots' filesystem.
+
+        Same order as the budget (failed first, then pending; lowest priority, oldest first), but
+        never an entry of higher priority than ``max_priority`` (the snapshot that needs the room)
+        nor the one being uploaded. When evicting all of those could not free enough, nothing is
+        evicted. Returns what was evicted.
+        """
+        evicted: list[QueueEntry] = []
+        rows = self._exec(
+            f"SELECT {_COLS} FROM snapshots WHERE has_file = 1 AND state IN ('failed', 'pending') "
+            "AND priority <= ? ORDER BY state = 'pending', priority, created_ns, snapshot_id", (max_priority,))
+        reclaimable = sum(int(r[2]) for r in rows)  # type: ignore[call-overload]
+        if self.free_bytes() + reclaimable < needed_bytes:
+            return evicted
+        for row in rows:
+            if self.free_bytes() >= needed_bytes:
+                break
+            entry = QueueEntry(*row)  # type: ignore[arg-type]
+            self._update(entry.snapshot_id, "state = 'failed', reason = ?, has_file = 0", (EVICTED_DISK_FULL,))
+            self._delete_files(entry)
             evicted.append(entry)
         return evicted
 

@@ -32,7 +32,7 @@ expected_hz = {{}}
 kind = "random"
 probability = 1.0
 period_s = 0.5
-pre_s = 0.8
+pre_s = 1.6
 post_s = 0.1
 cooldown_s = 0.0
 """
@@ -91,7 +91,7 @@ def test_sigkill_mid_write_never_queues_a_corrupt_snapshot(tmp_path: Path) -> No
             while not list(snaps.glob("*.active")) and time.monotonic() < deadline:
                 time.sleep(0.002)
             if cycle < 4:
-                time.sleep(rng.uniform(0, 0.02))
+                time.sleep(rng.uniform(0, 0.008))
                 kills_mid_write += bool(list(snaps.glob("*.active")))
                 proc.send_signal(signal.SIGKILL)
                 assert proc.wait(10) == -signal.SIGKILL

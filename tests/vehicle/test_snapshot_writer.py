@@ -5,9 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shared.snapshot import MANIFEST_SUFFIX, read_sidecar, sha256_file
+from mcap.reader import make_reader
+
+from shared import messages
+from shared.messages import SensorMessage
+from shared.snapshot import MANIFEST_SUFFIX, SnapshotReader, read_sidecar, sha256_file
+from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
 from tests.vehicle.test_uploader import make_snapshot
-from vehicle.snapshot_writer import recover, snapshot_filename
+from vehicle.snapshot_writer import SnapshotMeta, recover, snapshot_filename, write_snapshot
+from vehicle.windows import PendingWindow
+
+NS = 1_000_000_000
 
 
 def test_filename_is_sortable_and_colon_free() -> None:
@@ -59,3 +67,34 @@ def test_sidecar_that_disagrees_on_size_is_rebuilt(tmp_path: Path) -> None:
     side.write_bytes(b"\x00garbage")
     (done,) = recover(tmp_path).complete
     assert done.manifest.size_bytes == snap.path.stat().st_size
+
+
+def test_record_v2_carries_the_raw_payload_and_v1_records_still_read() -> None:
+    msg = SensorMessage("lidar/top", "l", 5, 7, 3, "lidar_points_v1", b"\x01\x02" * 1000, keyframe=False)
+    v2 = msg.to_record()
+    assert v2[0] == messages.RECORD_MAGIC and v2.endswith(msg.payload), "payload stored as is, after the head"
+    assert messages.from_record(v2) == msg
+    assert messages.from_record(msg.to_record_v1()) == msg, "version 1 records stay readable"
+
+
+def test_incompressible_channels_skip_lz4_and_the_file_reads_back(tmp_path: Path) -> None:
+    t0 = 1_700_000_000 * NS
+    ev = TriggerEvent(TriggerKind.HARD_BRAKE, t0, t0, t0 + NS, 80, TriggerSource.RULE)
+    items = {
+        "lidar/top": [(t0 + k * NS // 10, SensorMessage("lidar/top", "l", t0 + k * NS // 10, 0, k, "lidar_points_v1",
+                                                        os.urandom(300_000))) for k in range(10)],
+        "imu": [(t0 + k * NS // 200, SensorMessage("imu", "i", t0 + k * NS // 200, 0, k, "imu_v1", bytes(64)))
+                for k in range(200)],
+    }
+    snap = write_snapshot(tmp_path, PendingWindow(ev.start_ns, ev.end_ns, (ev,)), items, SnapshotMeta("car", "0"))
+    with open(snap.path, "rb") as fh:
+        summary = make_reader(fh).get_summary()
+    assert summary is not None
+    kinds = {summary.channels[cid].topic: ci.compression for ci in summary.chunk_indexes
+             for cid in ci.message_index_offsets}
+    assert kinds == {"lidar/top": "", "imu": "lz4"}
+    with SnapshotReader(snap.path) as reader:
+        got = [(t, m) for t, m in reader.messages()]
+    assert [t for t, _ in got] == sorted(t for msgs in items.values() for t, _ in msgs)
+    lidar = [m for _, m in got if m.topic == "lidar/top"]
+    assert [bytes(m.payload) for m in lidar] == [bytes(m.payload) for _, m in items["lidar/top"]]

@@ -6,6 +6,7 @@ and it can be told to cut the link, answer 5xx, or quarantine, to exercise the c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -35,6 +36,9 @@ class TusState:
     fail_statuses: list[int] = field(default_factory=list)    # answered to the next PATCHes
     quarantine: bool = False
     corrupt_next_final: int = 0
+    piece_delay_s: float = 0.0                                # a slow link: sleep per 8 KiB received
+    in_patch: int = 0                                         # PATCH requests being received now
+    completed: list[str] = field(default_factory=list)        # sha256 of each upload stored
 
 
 def _meta(header: str) -> dict[str, str]:
@@ -86,7 +90,16 @@ def make_app(state: TusState) -> web.Application:
         if state.fail_statuses:
             await request.read()
             return web.Response(status=state.fail_statuses.pop(0))
+        state.in_patch += 1
+        try:
+            return await receive(request, up)
+        finally:
+            state.in_patch -= 1
+
+    async def receive(request: web.Request, up: Upload) -> web.StreamResponse:
         async for piece in request.content.iter_chunked(8192):
+            if state.piece_delay_s:
+                await asyncio.sleep(state.piece_delay_s)
             state.patch_bytes_received += len(piece)
             if state.cut_after_bytes and state.patch_bytes_received >= state.cut_after_bytes[0]:
                 state.cut_after_bytes.pop(0)
@@ -108,6 +121,7 @@ def make_app(state: TusState) -> web.Application:
             return web.json_response({"error": "quarantined", "reason": "mcap_crc", "detail": "bad chunk"},
                                      status=422)
         state.stored[(up.vehicle, up.meta["sha256"])] = bytes(up.data)
+        state.completed.append(up.meta["sha256"])
         return web.Response(status=204, headers={**headers, "X-Avdata-Segments": "seg-a,seg-b"})
 
     app = web.Application()
