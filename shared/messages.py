@@ -113,9 +113,14 @@ def _from_body(topic: str, body: dict[str, Any], payload: bytes | memoryview) ->
 
 
 def from_frames(
-    frames: list[bytes] | list[memoryview] | list[Any], max_payload_bytes: int = wire.DEFAULT_MAX_BYTES
+    frames: list[bytes] | list[memoryview] | list[Any], max_payload_bytes: int = wire.DEFAULT_MAX_BYTES,
+    t_recv_ns: int | None = None,
 ) -> SensorMessage:
-    """Decode ZeroMQ frames; raises a :class:`shared.errors.ContractError` subclass."""
+    """Decode ZeroMQ frames; raises a :class:`shared.errors.ContractError` subclass.
+
+    ``t_recv_ns``, when given, stamps the receive time in the same construction (the hot path of a
+    receiver) instead of keeping the publisher's value.
+    """
     if len(frames) < 3:
         raise TruncatedMessage(f"sensor message has {len(frames)} frame(s), expected 3")
     if len(frames) > 3:
@@ -131,6 +136,8 @@ def from_frames(
             f"{topic}: payload of {len(payload)} bytes exceeds the limit of {max_payload_bytes}"
         )
     _, body = wire.unpack(bytes(header), SCHEMA, VERSIONS, max_bytes=64 * 1024)
+    if t_recv_ns is not None:
+        body["t_recv_ns"] = t_recv_ns
     return _from_body(topic, body, payload)
 
 

@@ -5,8 +5,11 @@ A no-op when ``NOTIFY_SOCKET`` is unset, so the same binary runs under systemd a
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+
+log = logging.getLogger(__name__)
 
 
 class Notifier:
@@ -27,7 +30,12 @@ class Notifier:
     def notify(self, *fields: str) -> None:
         if self._sock is None or self._address is None:
             return
-        self._sock.sendto("\n".join(fields).encode(), self._address)
+        try:
+            self._sock.sendto("\n".join(fields).encode(), self._address)
+        except OSError as exc:
+            # The manager's socket vanished (it restarted, or the bench closed it). Losing a
+            # notification must never take the service down with it.
+            log.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
 
     def ready(self, status: str = "") -> None:
         self.notify("READY=1", *([f"STATUS={status}"] if status else []))

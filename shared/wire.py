@@ -10,7 +10,7 @@ from typing import Any
 
 import msgpack
 
-from shared.errors import MalformedMessage, OversizedMessage, TruncatedMessage, UnknownVersion
+from shared.errors import ContractError, MalformedMessage, OversizedMessage, TruncatedMessage, UnknownVersion
 
 #: Largest envelope any decoder accepts unless told otherwise (bytes).
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -29,16 +29,13 @@ def unpack_any(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, in
         raise OversizedMessage(f"envelope of {len(data)} bytes exceeds the limit of {max_bytes}")
     if not data:
         raise TruncatedMessage("empty envelope: expected a msgpack map")
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(data), 1))
-    unpacker.feed(data)
     try:
-        obj = unpacker.unpack()
-    except msgpack.OutOfData as exc:
-        raise TruncatedMessage(f"envelope ends early after {len(data)} bytes") from exc
+        # The common case in one C call; the streaming unpacker below only classifies failures.
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except msgpack.ExtraData as exc:
+        raise MalformedMessage(f"trailing bytes after the envelope ({len(data)} bytes)") from exc
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise MalformedMessage(f"not a msgpack envelope: {exc}") from exc
-    if unpacker.tell() != len(data):
-        raise MalformedMessage(f"trailing bytes after the envelope ({len(data) - unpacker.tell()} bytes)")
+        raise _classify(data, exc) from exc
     if not isinstance(obj, dict):
         raise MalformedMessage(f"envelope is a {type(obj).__name__}, expected a map")
     schema, version, body = obj.get("schema"), obj.get("v"), obj.get("body")
@@ -49,6 +46,19 @@ def unpack_any(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, in
     if not isinstance(body, dict):
         raise MalformedMessage(f"envelope of {schema!r} has no map 'body' field")
     return schema, version, body
+
+
+def _classify(data: bytes, exc: Exception) -> ContractError:
+    """Tell a truncated envelope from a malformed one (only on the error path)."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    try:
+        unpacker.unpack()
+    except msgpack.OutOfData:
+        return TruncatedMessage(f"envelope ends early after {len(data)} bytes")
+    except (ValueError, TypeError, msgpack.UnpackException) as inner:
+        return MalformedMessage(f"not a msgpack envelope: {inner}")
+    return MalformedMessage(f"not a msgpack envelope: {exc}")
 
 
 def unpack(

@@ -77,17 +77,16 @@ class Receiver:
                 break
             flags = zmq.NOBLOCK
             t_recv_ns = self._clock_ns()
-            msg = self.decode([f.buffer for f in frames])
+            msg = self.decode([f.buffer for f in frames], t_recv_ns)
             if msg is not None:
-                # Built directly: dataclasses.replace (``stamped``) costs more than the decode.
-                out.append(SensorMessage(msg.topic, msg.sensor_id, msg.t_sensor_ns, t_recv_ns, msg.seq,
-                                         msg.encoding, msg.payload, msg.keyframe))
+                out.append(msg)
         return out
 
-    def decode(self, frames: list[memoryview]) -> SensorMessage | None:
-        """Decode frames, or count and (rate-limited) log why not and return ``None``."""
+    def decode(self, frames: list[memoryview], t_recv_ns: int | None = None) -> SensorMessage | None:
+        """Decode frames (stamping ``t_recv_ns`` when given), or count and (rate-limited) log why not
+        and return ``None``."""
         try:
-            return from_frames(frames, max_payload_bytes=self._max_payload)
+            return from_frames(frames, max_payload_bytes=self._max_payload, t_recv_ns=t_recv_ns)
         except ContractError as exc:
             self._metrics.drop("decode", exc.reason)
             now = time.monotonic()

@@ -106,3 +106,8 @@ def test_small_payloads_round_trip_and_reject_bad_fields() -> None:
     with pytest.raises(MalformedMessage, match="3 numbers"):
         decode_small(wire.pack(ImuSample.SCHEMA, 1, {"accel_mps2": [1, 2], "gyro_radps": [0, 0, 0]}),
                      ImuSample)
+
+
+def test_from_frames_stamps_the_receive_time_when_given() -> None:
+    got = messages.from_frames(_msg().to_frames(), t_recv_ns=123)
+    assert got.t_recv_ns == 123 and got.t_sensor_ns == _msg().t_sensor_ns

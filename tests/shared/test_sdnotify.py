@@ -38,3 +38,14 @@ def test_watchdog_interval_is_half_the_period(monkeypatch: pytest.MonkeyPatch) -
     assert Notifier("").watchdog_interval_s() == 5.0
     monkeypatch.delenv("WATCHDOG_USEC")
     assert Notifier("").watchdog_interval_s() is None
+
+
+def test_a_vanished_socket_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "gone.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    n = Notifier(str(path))
+    server.close()
+    path.unlink()
+    n.watchdog()  # the service must survive its manager's socket disappearing
+    assert "sd_notify" in caplog.text and "failed" in caplog.text
