@@ -30,8 +30,9 @@ def _fmt_ns(t_ns: int) -> str:
 
 def print_segments(result: DemoResult, console: Console) -> None:
     table = Table(title=f"{len(result.segments)} segment(s) ingested", show_lines=True)
-    for col in ("segment", "vehicle", "trigger", "time range (UTC)", "messages per sensor"):
-        table.add_column(col)
+    table.add_column("segment", min_width=36, overflow="fold")
+    for col in ("vehicle", "trigger", "time range (UTC)", "messages per sensor"):
+        table.add_column(col, no_wrap=True)
     for seg in result.segments:
         triggers = ", ".join(t["kind"] for t in seg["triggers"])
         length_s = (seg["end_ns"] - seg["start_ns"]) / 1e9
@@ -42,7 +43,8 @@ def print_segments(result: DemoResult, console: Console) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    console = Console(stderr=False)
+    # A pipe or CI log gets 120 columns, enough for a full segment id; a terminal keeps its own width.
+    console = Console(width=None if sys.stdout.isatty() else 120)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="avdata-demo-"))
     t0 = time.monotonic()
     try:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class ManagedProcess:
         self._sock: socket.socket | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.notifications: list[str] = []
+        self._reader: threading.Thread | None = None
 
     def start(self) -> ManagedProcess:
         self._notify_path.unlink(missing_ok=True)
@@ -38,16 +40,25 @@ class ManagedProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
+        # Like systemd, keep reading notifications for the whole life of the process (watchdog
+        # pings arrive every second); a manager that stops reading would fill the socket's queue.
+        self._reader = threading.Thread(target=self._read_notifications, args=(self._sock,),
+                                        name=f"{self.name}-notify", daemon=True)
+        self._reader.start()
         return self
 
-    def _drain(self, timeout_s: float) -> None:
-        assert self._sock is not None
-        self._sock.settimeout(timeout_s)
-        try:
-            data = self._sock.recv(4096)
-        except (TimeoutError, BlockingIOError):
-            return
-        self.notifications.extend(data.decode(errors="replace").splitlines())
+    def _read_notifications(self, sock: socket.socket) -> None:
+        sock.settimeout(0.2)
+        while True:
+            try:
+                data = sock.recv(4096)
+            except TimeoutError:
+                if self.proc is not None and self.proc.poll() is not None and self._sock is None:
+                    return
+                continue
+            except OSError:  # closed by stop()
+                return
+            self.notifications.extend(data.decode(errors="replace").splitlines())
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
         """Block until the process sends READY=1; raise :class:`ProcessFailed` if it dies first."""
@@ -58,7 +69,7 @@ class ManagedProcess:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ProcessFailed(f"{self.name} sent no READY=1 within {timeout_s:.0f} s\n{self.log_tail()}")
-            self._drain(min(left, 0.2))
+            time.sleep(min(left, 0.05))
 
     @property
     def returncode(self) -> int | None:

@@ -22,6 +22,8 @@ class Notifier:
         if address:
             self._address = "\0" + address[1:] if address.startswith("@") else address
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Never block the caller (often an event loop) on a manager that reads slowly or not at all.
+            self._sock.setblocking(False)
 
     @property
     def enabled(self) -> bool:
@@ -33,8 +35,8 @@ class Notifier:
         try:
             self._sock.sendto("\n".join(fields).encode(), self._address)
         except OSError as exc:
-            # The manager's socket vanished (it restarted, or the bench closed it). Losing a
-            # notification must never take the service down with it.
+            # The manager's socket vanished (it restarted, or the bench closed it) or its queue is
+            # full (BlockingIOError). Losing a notification must never stall or stop the service.
             log.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
 
     def ready(self, status: str = "") -> None:

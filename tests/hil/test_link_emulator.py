@@ -25,13 +25,17 @@ async def _sink_server() -> tuple[asyncio.AbstractServer, int, list[int]]:
 
 
 async def _send(port: int, data: bytes) -> bytes:
+    """Send ``data``, half-close, return the answer; a cut link answers b"" (EOF or a reset)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    writer.write_eof()
-    reply = await reader.read()
-    writer.close()
-    return reply
+    try:
+        writer.write(data)
+        await writer.drain()
+        writer.write_eof()
+        return await reader.read()
+    except ConnectionResetError:
+        return b""
+    finally:
+        writer.close()
 
 
 async def test_bandwidth_cap_bounds_throughput() -> None:

@@ -49,3 +49,20 @@ def test_a_vanished_socket_is_logged_not_raised(tmp_path: Path, caplog: pytest.L
     path.unlink()
     n.watchdog()  # the service must survive its manager's socket disappearing
     assert "sd_notify" in caplog.text and "failed" in caplog.text
+
+
+def test_a_manager_that_never_reads_does_not_block_the_service(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "full.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    try:
+        n = Notifier(str(path))
+        t0 = time.monotonic()
+        for _ in range(5000):  # far more than a datagram queue holds
+            n.watchdog()
+        assert time.monotonic() - t0 < 2.0
+        assert server.recv(64) == b"WATCHDOG=1"
+    finally:
+        server.close()
