@@ -118,9 +118,10 @@ def test_publish_outbox_marks_only_the_acknowledged_prefix(db: SQLMetadataDB) ->
     assert db.publish_outbox(100, len) == 0
 
 
+# SKIP LOCKED sharing is the PostgreSQL relay's; SQLite runs one relay per file, so only that back-end.
+@pytest.mark.parametrize("db_config", ["postgres"], indirect=True)
 def test_postgres_relays_share_rows_with_skip_locked(db: SQLMetadataDB, cloud_config: CloudConfig) -> None:
-    if cloud_config.db.backend != "postgres":
-        pytest.skip("SKIP LOCKED sharing is the PostgreSQL relay's; SQLite runs one relay per file")
+    assert cloud_config.db.backend == "postgres"
     fill_outbox(db, 40)
     other = open_config_db(cloud_config)
     inside, release = threading.Event(), threading.Event()
