@@ -59,3 +59,28 @@ def main_for(run: object) -> None:
     parser.add_argument("--quick", action="store_true", help="shorter run (smoke test)")
     args = parser.parse_args()
     print_figures(run(quick=args.quick))  # type: ignore[operator]
+
+
+BEGIN_MARK = "<!-- figures:begin -->"
+END_MARK = "<!-- figures:end -->"
+
+
+def markdown_table(figures: list[Figure], when: str) -> str:
+    rows = [f"Measured {when} with `make bench` (2-core machine; each limit measured in the same run).", "",
+            "| figure | ours | limit | limit is | ratio |", "|---|---:|---:|---|---:|"]
+    for f in figures:
+        rows.append(f"| {f.name} | {f.value:.4g} {f.unit} | {f.limit:.4g} {f.unit} | {f.limit_name} | {f.ratio:.3f} |")
+    return "\n".join(rows)
+
+
+def update_readme(figures: list[Figure], path: Path) -> None:
+    """Replace the figures table between the markers of bench/README.md (append the markers if absent)."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    block = f"{BEGIN_MARK}\n{markdown_table(figures, when)}\n{END_MARK}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if BEGIN_MARK in text and END_MARK in text:
+        head, rest = text.split(BEGIN_MARK, 1)
+        text = head + block + rest.split(END_MARK, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import bench
-from bench.common import Figure, print_figures, write_results
+from bench.common import Figure, print_figures, update_readme, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     parser.add_argument("--only", default="", help="comma-separated bench module names")
     parser.add_argument("--out", type=Path, default=Path(bench.__file__).parent / "results.json")
+    parser.add_argument("--readme", type=Path, default=Path(bench.__file__).parent / "README.md",
+                        help="bench README whose figures table is rewritten (not with --quick)")
     args = parser.parse_args(argv)
     wanted = {n.strip() for n in args.only.split(",") if n.strip()}
     figures: list[Figure] = []
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         figures.extend(got)
     write_results(figures, args.out)
     print(f"wrote {len(figures)} figures to {args.out}")
+    if not args.quick and not wanted:
+        update_readme(figures, args.readme)
+        print(f"updated the figures table in {args.readme}")
     return 1 if failed else 0
 
 

@@ -116,6 +116,8 @@ class LinkEmulator:
             if pending and not cut.is_set():
                 # A half-close (EOF one way): the other direction still carries the answer.
                 await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cut.set()  # the emulator is closing: drop the connection like a dead link would
         finally:
             for t in (up, down):
                 t.cancel()
