@@ -30,21 +30,20 @@ from vehicle.windows import PendingWindow
 NS = 1_000_000_000
 
 
-async def _bench(tmp: Path, total_bytes: int, chunk: int) -> tuple[float, float, int]:
-    state = TusState(tokens={"bench": "t"})
-    app = make_app(state)
+async def _sink(request: web.Request) -> web.Response:
+    n = 0
+    async for piece in request.content.iter_chunked(1 << 16):
+        n += len(piece)
+    return web.Response(text=str(n))
 
-    async def sink(request: web.Request) -> web.Response:
-        n = 0
-        async for piece in request.content.iter_chunked(1 << 16):
-            n += len(piece)
-        return web.Response(text=str(n))
 
-    app.router.add_post("/sink", sink)
+async def _setup(tmp: Path, total_bytes: int) -> tuple[web.AppRunner, int, str, UploadQueue, bytes]:
+    """A loopback tus server with a raw /sink route, and one queued snapshot of ~total_bytes of noise."""
+    app = make_app(TusState(tokens={"bench": "t"}))
+    app.router.add_post("/sink", _sink)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     t0 = 1_700_000_000 * NS
     n = max(1, total_bytes // (1 << 20))
     msgs = [(t0 + k, SensorMessage("lidar/top", "l", t0 + k, 0, k, "raw", os.urandom(1 << 20))) for k in range(n)]
@@ -52,16 +51,25 @@ async def _bench(tmp: Path, total_bytes: int, chunk: int) -> tuple[float, float,
     snap = write_snapshot(tmp, PendingWindow(t0, t0 + n, (ev,)), {"lidar/top": msgs}, SnapshotMeta("bench", "0"))
     queue = UploadQueue(tmp / "q.sqlite3", tmp, 1 << 40)
     queue.enqueue(snap)
-    data = snap.path.read_bytes()
+    return runner, runner.addresses[0][1], snap.manifest.snapshot_id, queue, snap.path.read_bytes()
+
+
+async def _post(session: aiohttp.ClientSession, url: str, data: bytes) -> float:
+    started = time.perf_counter()
+    async with session.post(url, data=data) as resp:
+        assert int(await resp.text()) == len(data)
+    return time.perf_counter() - started
+
+
+async def _bench(tmp: Path, total_bytes: int, chunk: int) -> tuple[float, float, int]:
+    runner, port, snapshot_id, queue, data = await _setup(tmp, total_bytes)
+    base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
-        started = time.perf_counter()
-        async with session.post(base + "/sink", data=data) as resp:
-            assert int(await resp.text()) == len(data)
-        raw_s = time.perf_counter() - started
+        raw_s = await _post(session, base + "/sink", data)
         up = TusUploader(session, UploaderConfig(url=base + "/files/", token="t", chunk_bytes=chunk),
                          "bench", queue, VehicleMetrics())
         started = time.perf_counter()
-        await up.upload(snap.manifest.snapshot_id)
+        await up.upload(snapshot_id)
         tus_s = time.perf_counter() - started
     queue.close()
     await runner.cleanup()
@@ -70,41 +78,17 @@ async def _bench(tmp: Path, total_bytes: int, chunk: int) -> tuple[float, float,
 
 async def _shaped(tmp: Path, total_bytes: int, rate_bps: float, cut_every: int) -> tuple[float, float, int, int]:
     """(goodput seconds, capacity seconds, bytes, cuts) through the link emulator."""
-    state = TusState(tokens={"bench": "t"})
-    app = make_app(state)
-
-    async def sink(request: web.Request) -> web.Response:
-        n = 0
-        async for piece in request.content.iter_chunked(1 << 16):
-            n += len(piece)
-        return web.Response(text=str(n))
-
-    app.router.add_post("/sink", sink)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    t0 = 1_700_000_000 * NS
-    n = max(1, total_bytes // (1 << 20))
-    msgs = [(t0 + k, SensorMessage("lidar/top", "l", t0 + k, 0, k, "raw", os.urandom(1 << 20))) for k in range(n)]
-    ev = TriggerEvent(TriggerKind.RANDOM, t0, t0, t0 + n, 1, TriggerSource.RULE)
-    snap = write_snapshot(tmp, PendingWindow(t0, t0 + n, (ev,)), {"lidar/top": msgs}, SnapshotMeta("bench", "0"))
-    queue = UploadQueue(tmp / "q.sqlite3", tmp, 1 << 40)
-    queue.enqueue(snap)
-    data = snap.path.read_bytes()
+    runner, port, snapshot_id, queue, data = await _setup(tmp, total_bytes)
     async with LinkEmulator("127.0.0.1", port, LinkProfile(rate_bps=rate_bps)) as clean, \
             aiohttp.ClientSession() as session:
-        started = time.perf_counter()
-        async with session.post(f"http://127.0.0.1:{clean.port}/sink", data=data) as resp:
-            assert int(await resp.text()) == len(data)
-        capacity_s = time.perf_counter() - started
+        capacity_s = await _post(session, f"http://127.0.0.1:{clean.port}/sink", data)
     async with LinkEmulator("127.0.0.1", port, LinkProfile(rate_bps=rate_bps, cut_after_bytes=cut_every)) as flaky, \
             aiohttp.ClientSession() as session:
         cfg = UploaderConfig(url=f"http://127.0.0.1:{flaky.port}/files/", token="t", chunk_bytes=256 * 1024,
                              backoff_initial_s=0.05, backoff_max_s=0.5, max_attempts=1000)
         up = TusUploader(session, cfg, "bench", queue, VehicleMetrics())
         started = time.perf_counter()
-        await up.upload(snap.manifest.snapshot_id)
+        await up.upload(snapshot_id)
         goodput_s = time.perf_counter() - started
         cuts = flaky.stats.cuts
     queue.close()

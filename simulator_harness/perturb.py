@@ -12,8 +12,9 @@ draws; rejection only rescales them by a constant, so use self-normalised import
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,18 +218,34 @@ class SearchResult:
     failures: list[Failure]
     min_ttc_s: list[float] = field(default_factory=list)  # per sample, inf when never projected to collide
     means: list[F64] = field(default_factory=list)
+    proposal: Proposal | None = None  # the proposal after the last refit
+
+
+#: Scores a batch of specs: ``(min_ttc_s, collided, plausible)``, each ``(n,)``.
+Evaluator = Callable[[list[ScenarioSpec]], tuple[F64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]]
+
+
+def evaluate_inline(specs: list[ScenarioSpec], policy: EgoPolicy,
+                    gate: PlausibilityParams | None = None) -> tuple[F64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Simulate ``specs`` in one batch in this process and score them as :func:`cem_search` does."""
+    traj, params = simulate(specs, policy)
+    ttc = metrics.get("min_ttc")(traj, params.road).value
+    hit = metrics.get("collision")(traj, params.road).value > 0
+    ok = np.array([v.passed for v in check(traj, params, specs, gate)])
+    return ttc, hit, ok
 
 
 def cem_search(seed: ScenarioSpec, policy: EgoPolicy, rng: np.random.Generator, iterations: int = 4,
                batch: int = 32, elite_frac: float = 0.25, ttc_fail_s: float = 1.0, smoothing: float = 0.7,
                variations: Sequence[Variation] | None = None,
-               gate: PlausibilityParams | None = None) -> SearchResult:
+               gate: PlausibilityParams | None = None, evaluate: Evaluator | None = None) -> SearchResult:
     """Cross-entropy search over event timing/intensity toward minimum TTC of ``policy``.
 
     Each iteration draws ``batch`` specs from the current truncated-normal proposal, simulates them in
     one batch, scores ``min_ttc`` (implausible samples score worst and get ``log_p = -inf``) and refits
     the proposal to the best ``elite_frac``. A failure is a plausible sample that collides or has
-    ``min_ttc < ttc_fail_s``.
+    ``min_ttc < ttc_fail_s``. ``evaluate`` scores a batch elsewhere (e.g. through
+    :func:`simulator_harness.sweep.run_sweep`); by default :func:`evaluate_inline` with ``policy``.
     """
     vs = tuple(variations or default_variations(seed))
     if not vs:
@@ -239,10 +256,7 @@ def cem_search(seed: ScenarioSpec, policy: EgoPolicy, rng: np.random.Generator, 
     for _ in range(iterations):
         x = q.sample(batch, rng)
         specs = _specs(seed, vs, x)
-        traj, params = simulate(specs, policy)
-        ttc = metrics.get("min_ttc")(traj, params.road).value
-        hit = metrics.get("collision")(traj, params.road).value > 0
-        ok = np.array([v.passed for v in check(traj, params, specs, gate)])
+        ttc, hit, ok = evaluate(specs) if evaluate is not None else evaluate_inline(specs, policy, gate)
         lp = np.where(ok, log_nominal(vs, x), -np.inf)
         lq = q.log_density(x)
         failed = ok & (hit | (ttc < ttc_fail_s))
@@ -260,8 +274,9 @@ def cem_search(seed: ScenarioSpec, policy: EgoPolicy, rng: np.random.Generator, 
             std = smoothing * x[elite].std(axis=0) + (1 - smoothing) * q.std
             q = Proposal(vs, np.clip(mean, lo, hi), np.maximum(std, 0.02 * (hi - lo)))
         result.means.append(q.mean.copy())
-    return result
+    return dataclasses.replace(result, proposal=q)
 
 
-__all__ = ["Failure", "Proposal", "SearchResult", "cem_search", "default_variations", "log_nominal",
+__all__ = ["Evaluator", "Failure", "Proposal", "SearchResult", "cem_search", "default_variations", "evaluate_inline",
+           "log_nominal",
            "perturb_count", "perturb_intensity", "perturb_timing", "perturb_variations"]

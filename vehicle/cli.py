@@ -1,8 +1,10 @@
 """``avdata-vehicle``: the on-vehicle recorder and uploader.
 
 Commands: ``run`` (recorder + uploader in one process), ``record`` and ``upload`` (the same two
-halves as separate processes, for the systemd units), ``queue ls`` (what waits to upload), and
-``replay`` (publish a real recording into a running recorder, as the sensor drivers would).
+halves as separate processes, for the systemd units), ``infer`` (the ``[inference]`` process:
+camera frames in, ``model/scores`` out), ``queue ls`` (what waits to upload), and ``replay``
+(publish a real recording into a running recorder, as the sensor drivers would). Every service
+command takes the same ``--config vehicle.toml``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from shared import logs
 from shared.config import ConfigError
-from vehicle import replay_cli
+from vehicle import inference, replay_cli
 from vehicle.config import VehicleConfig, load_config
 from vehicle.errors import VehicleError
 from vehicle.service import VehicleService
@@ -28,11 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avdata-vehicle",
         description="On-vehicle service: buffer sensor streams, cut snapshots on triggers, upload them.")
-    parser.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    parser.add_argument("--log-level", default=None,
+                        help="debug, info, warning or error (default info; for infer, [inference] log_level)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("run", "record and upload in one process"),
                        ("record", "only subscribe, buffer, trigger and write snapshots"),
-                       ("upload", "only upload queued snapshots")):
+                       ("upload", "only upload queued snapshots"),
+                       ("infer", "only score camera frames and publish model/scores ([inference])")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--config", type=Path, required=True, help="vehicle TOML file")
     q = sub.add_parser("queue", help="inspect the upload queue")
@@ -69,13 +73,19 @@ def _queue_ls(cfg: VehicleConfig, as_json: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for a bad command line or configuration)."""
     args = _parser().parse_args(argv)
-    logs.setup("avdata-vehicle", args.log_level)
+    logs.setup("avdata-vehicle", args.log_level or "info")
     try:
         cfg = load_config(args.config)
         if args.command == "queue":
             return _queue_ls(cfg, args.json)
         if args.command == "replay":
             return replay_cli.run(cfg, args)
+        if args.command == "infer":
+            if cfg.inference is None:
+                raise VehicleError(f"{args.config.name}: no [inference] table: nothing to run")
+            logs.setup("avdata-vehicle-inference", args.log_level or cfg.inference.log_level)
+            return inference.serve(cfg.inference, metrics_host=cfg.metrics.host,
+                                   metrics_port=cfg.metrics.inference_port, prog="avdata-vehicle")
         service = VehicleService(cfg, record=args.command in ("run", "record"),
                                  upload=args.command in ("run", "upload"))
     except (ConfigError, VehicleError) as exc:

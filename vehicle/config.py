@@ -1,5 +1,9 @@
 """The vehicle service's configuration: one typed tree loaded once from TOML in ``main``.
 
+The optional ``[inference]`` table is the inference process's own tree
+(:class:`vehicle.inference.InferenceProcessConfig`, with ``[inference.model]``); when present,
+``avdata-vehicle infer`` runs it and the recorder also subscribes to its publish endpoint.
+
 Every table is a frozen dataclass with defaults; ``__post_init__`` checks values so that
 :func:`shared.config.load` reports the bad key, e.g.
 ``vehicle.toml: [triggers.hard_brake] pre_s must be >= 0, got -1.0``.
@@ -12,6 +16,7 @@ from pathlib import Path
 
 from shared.config import load
 from shared.triggers import TriggerKind
+from vehicle.inference import InferenceProcessConfig
 
 #: Trigger kinds a TOML ``kind`` may name (``manual`` comes from an operator, not from a rule).
 RULE_KINDS = frozenset(k.value for k in TriggerKind if k is not TriggerKind.MANUAL)
@@ -19,6 +24,21 @@ RULE_KINDS = frozenset(k.value for k in TriggerKind if k is not TriggerKind.MANU
 #: Expected publish rates (Hz) of the demo drive, used for gap detection when not configured.
 DEFAULT_RATES_HZ = {"camera/front": 30.0, "lidar/top": 10.0, "imu": 200.0,
                     "vehicle_state": 50.0, "gnss": 10.0}
+
+
+def connect_endpoint(bound: str) -> str:
+    """The address a peer connects to for a socket bound at ``bound``.
+
+    A wildcard TCP bind (``tcp://*:5570``, ``tcp://0.0.0.0:5570``, ``tcp://[::]:5570``) is reached
+    on loopback; every other endpoint is returned unchanged.
+    """
+    scheme, _, rest = bound.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme == "tcp" and host in ("*", "0.0.0.0"):
+        return f"tcp://127.0.0.1:{port}"
+    if scheme == "tcp" and host == "[::]":
+        return f"tcp://[::1]:{port}"
+    return bound
 
 
 def _positive(name: str, value: float) -> None:
@@ -173,14 +193,25 @@ class QueueConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    """Prometheus endpoint; port 0 serves none."""
+    """Prometheus endpoints, one per process so the three units share one file; a port 0 serves none.
+
+    ``port`` is the recorder's (``record``, or ``run`` with the uploader in the same process),
+    ``uploader_port`` the ``upload`` process's and ``inference_port`` the ``infer`` process's.
+    """
 
     port: int = 0
+    uploader_port: int = 0
+    inference_port: int = 0
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be within 0..65535, got {self.port!r}")
+        ports = {"port": self.port, "uploader_port": self.uploader_port, "inference_port": self.inference_port}
+        for name, value in ports.items():
+            if not 0 <= value <= 65535:
+                raise ValueError(f"{name} must be within 0..65535, got {value!r}")
+        used = [v for v in ports.values() if v]
+        if len(set(used)) != len(used):
+            raise ValueError(f"port, uploader_port and inference_port must differ (0 serves none), got {ports}")
 
 
 @dataclass(frozen=True)
@@ -200,12 +231,39 @@ class VehicleConfig:
     uploader: UploaderConfig = field(default_factory=UploaderConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    inference: InferenceProcessConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.vehicle_id:
             raise ValueError("vehicle_id is required (a non-empty string)")
         if "/" in self.vehicle_id or self.vehicle_id.startswith("."):
             raise ValueError(f"vehicle_id must not contain '/' or start with '.', got {self.vehicle_id!r}")
+        if self.inference is not None:
+            self._check_inference(self.inference)
+
+    def _check_inference(self, inf: InferenceProcessConfig) -> None:
+        """Cross-table checks: the scores must reach the triggers, the frames the recorder."""
+        if inf.scores_topic != self.topics.model_scores:
+            raise ValueError(f"inference.scores_topic {inf.scores_topic!r} differs from topics.model_scores "
+                             f"{self.topics.model_scores!r}: the score triggers would never see a score")
+        pub = connect_endpoint(inf.pub_endpoint)
+        if pub in {connect_endpoint(ep) for ep in inf.sub_endpoints}:
+            raise ValueError(f"inference.pub_endpoint {inf.pub_endpoint!r} is also one of inference.sub_endpoints")
+        for ep in inf.sub_endpoints:
+            if ep not in self.sources.endpoints:
+                raise ValueError(f"inference.sub_endpoints: {ep!r} is not among sources.endpoints "
+                                 f"{list(self.sources.endpoints)}: the recorder would not keep the frames "
+                                 "the model scores")
+
+    @property
+    def recorder_endpoints(self) -> tuple[str, ...]:
+        """What the recorder's SUB socket connects to: ``[sources] endpoints`` and, when
+        ``[inference]`` is configured, the inference process's publish endpoint (once, even when
+        it is also listed in ``[sources]``)."""
+        if self.inference is None:
+            return self.sources.endpoints
+        pub = connect_endpoint(self.inference.pub_endpoint)
+        return self.sources.endpoints if pub in self.sources.endpoints else (*self.sources.endpoints, pub)
 
     @property
     def snapshots_dir(self) -> Path:

@@ -8,7 +8,9 @@ the model could not keep up). Each scored frame is published as a
 :class:`shared.messages.SensorMessage` on ``scores_topic`` (see :mod:`vehicle.inference_scores`).
 Bad messages and undecodable frames are counted by reason and never stop the loop.
 
-Run alone: ``python -m vehicle.inference --config inference.toml`` (SIGTERM/SIGINT stop it).
+Run alone: ``python -m vehicle.inference --config inference.toml`` (SIGTERM/SIGINT stop it), or
+as the ``[inference]`` table of ``vehicle.toml``: ``avdata-vehicle infer --config vehicle.toml``.
+Both go through :func:`serve`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from types import FrameType
 
 import numpy as np
 import zmq
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from shared import logs
 from shared.config import ConfigError, load
@@ -39,7 +41,7 @@ from vehicle.inference_model import Detector, DetectorConfig
 from vehicle.inference_scores import ModelScores, decode_scores
 
 __all__ = ["FrameScheduler", "InferenceMetrics", "InferenceProcessConfig", "decode_scores", "main",
-           "run_inference_process"]
+           "run_inference_process", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,7 @@ def run_inference_process(
         log.info("inference ready", extra={"provider": detector.provider, "sub": cfg.sub_endpoints,
                                            "pub": cfg.pub_endpoint})
         n_scored, last_ping_s = 0, 0.0
+        ping_every_s = min(1.0, (on_ready.watchdog_interval_s() if on_ready else None) or 1.0)
         while not stop.is_set():
             timeout_ms = int(1000 * sched.wait_s(time.monotonic(), idle_s=0.1))
             if sub.poll(timeout_ms, zmq.POLLIN):
@@ -205,7 +208,7 @@ def run_inference_process(
                 n_scored += 1
                 metrics.scored.labels(topic=frame.topic).inc()
                 metrics.seconds.observe(scores.inference_ns / 1e9)
-            if on_ready is not None and time.monotonic() - last_ping_s >= 1.0:
+            if on_ready is not None and time.monotonic() - last_ping_s >= ping_every_s:
                 on_ready.watchdog()
                 last_ping_s = time.monotonic()
     finally:
@@ -242,6 +245,39 @@ def _drain(sub: zmq.Socket[bytes], decoder: FrameDecoder, sched: FrameScheduler,
             sched.offer(frame, now)
 
 
+def serve(cfg: InferenceProcessConfig, *, metrics_host: str = "127.0.0.1", metrics_port: int = 0,
+          prog: str = "vehicle.inference") -> int:
+    """Run the process until SIGTERM or SIGINT under systemd's notify protocol; returns the exit code.
+
+    Installs the signal handlers, so only a ``main`` calls it. ``READY=1`` goes out once the model
+    is loaded and both sockets are up, ``WATCHDOG=1`` from the loop (at least every second, or
+    half of ``$WATCHDOG_USEC``), ``STOPPING=1`` once the loop has stopped. Serves ``/metrics`` on
+    ``metrics_host:metrics_port`` unless the port is 0. Returns 0 after a signal, 2 when the model
+    cannot be loaded (configuration), 1 when a socket or the metrics port cannot be bound.
+    """
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    notifier, metrics = Notifier(), InferenceMetrics()
+    try:
+        if metrics_port:
+            start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
+        run_inference_process(cfg, stop, metrics, on_ready=notifier)
+    except VehicleError as exc:  # the model cannot be loaded: a configuration problem
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except (zmq.ZMQError, OSError) as exc:  # a port in use, say: worth a restart
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    notifier.stopping()
+    log.info("inference stopped")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m vehicle.inference``; returns 0 after a signal, 2 for a bad configuration."""
     parser = argparse.ArgumentParser(description="Score camera frames and publish model/scores.")
@@ -253,21 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vehicle.inference: {exc}", file=sys.stderr)
         return 2
     logs.setup("avdata-inference", cfg.log_level)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    notifier = Notifier()
-    try:
-        run_inference_process(cfg, stop, on_ready=notifier)
-    except (VehicleError, zmq.ZMQError) as exc:
-        print(f"vehicle.inference: {exc}", file=sys.stderr)
-        return 2
-    notifier.stopping()
-    return 0
+    return serve(cfg)
 
 
 if __name__ == "__main__":

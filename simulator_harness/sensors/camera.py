@@ -84,8 +84,12 @@ class CameraModel:
 class CameraRenderer:
     """Renders I420 frames of the scene seen from an ego pose; reuse one per camera."""
 
-    def __init__(self, model: CameraModel) -> None:
+    def __init__(self, model: CameraModel, lane_lines: tuple[tuple[float, bool], ...] = LANE_LINES,
+                 road_edges_y_m: tuple[float, float] = ROAD_EDGES_Y_M) -> None:
+        """``lane_lines`` ``(y_m, dashed)`` and ``road_edges_y_m`` describe the road along +x; the
+        defaults are the demo drive's two lanes."""
         self.model = model
+        self._lines, self._edges = lane_lines, road_edges_y_m
         w, h = model.width_px, model.height_px
         self._horizon = hz = math.floor(model.cy) + 1
         self._depth = model.mount_z_m * model.fx / (np.arange(hz, h, dtype=np.float64) + 0.5 - model.cy)
@@ -129,8 +133,8 @@ class CameraRenderer:
         def column(world_y: float) -> npt.NDArray[np.float64]:
             return m.cx - 0.5 + m.fx * (cam_y + d * s - world_y) / (c * d)
 
-        bands = [(column(ROAD_EDGES_Y_M[1]), column(ROAD_EDGES_Y_M[0]), _ROAD)]
-        for line_y, dashed in LANE_LINES:
+        bands = [(column(self._edges[1]), column(self._edges[0]), _ROAD)]
+        for line_y, dashed in self._lines:
             lo, hi = column(line_y + 0.075), column(line_y - 0.075)
             if dashed:
                 left = (line_y - cam_y - d * s) / c

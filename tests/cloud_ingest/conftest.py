@@ -9,11 +9,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 from aiohttp import web
@@ -27,6 +25,7 @@ from shared.messages import SensorMessage
 from shared.payloads import LIDAR_DTYPE, ImuSample, VehicleState, encode_points, encode_small
 from shared.snapshot import SnapshotWriter
 from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
+from tests.helpers import encode_h265 as _encode_h265
 
 NS = 1_000_000_000
 T0_NS = 1_700_000_000 * NS  # 2023-11-14 UTC
@@ -35,23 +34,8 @@ PG_DSN = os.environ.get("AVDATA_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=pos
 
 
 def encode_h265(n_frames: int, gop: int = 10, size: int = 64) -> list[tuple[bytes, bool]]:
-    """Real H.265 access units from PyAV/libx265: no B-frames, parameter sets in every IDR."""
-    ctx: Any = av.CodecContext.create("libx265", "w")
-    ctx.width = ctx.height = size
-    ctx.pix_fmt = "yuv420p"
-    ctx.time_base = Fraction(1, 10)
-    ctx.framerate = 10
-    ctx.options = {"preset": "ultrafast",
-                   "x265-params": f"keyint={gop}:min-keyint={gop}:bframes=0:repeat-headers=1:log-level=error"}
-    out: list[tuple[bytes, bool]] = []
-    for i in range(n_frames):
-        img = np.full((size, size, 3), (i * 7) % 255, np.uint8)
-        img[:, i % size] = 255
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
-        out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(frame)]
-    out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(None)]
-    return out
+    """Real H.265 access units (see tests.helpers.encode_h265) at 10 fps."""
+    return _encode_h265(n_frames, gop=gop, size=size, fps=10, shade_step=7)
 
 
 @pytest.fixture(scope="session")

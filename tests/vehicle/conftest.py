@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +14,15 @@ import zmq
 
 from shared.messages import SensorMessage
 from shared.payloads import LIDAR_DTYPE, ImuSample, VehicleState, encode_points, encode_small
+from tests.helpers import encode_h265 as _encode_h265
 from vehicle.config import VehicleConfig, load_config
 
 NS = 1_000_000_000
 
 
 def encode_h265(n_frames: int, gop: int = 30, size: int = 64) -> list[tuple[bytes, bool]]:
-    """Real H.265 access units from PyAV/libx265: no B-frames, parameter sets in every IDR."""
-    ctx: Any = av.CodecContext.create("libx265", "w")
-    ctx.width = ctx.height = size
-    ctx.pix_fmt = "yuv420p"
-    ctx.time_base = Fraction(1, 30)
-    ctx.framerate = 30
-    ctx.options = {"preset": "ultrafast",
-                   "x265-params": f"keyint={gop}:min-keyint={gop}:bframes=0:repeat-headers=1:log-level=error"}
-    out: list[tuple[bytes, bool]] = []
-    for i in range(n_frames):
-        img = np.full((size, size, 3), (i * 3) % 255, np.uint8)
-        img[:, i % size] = 255
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
-        out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(frame)]
-    out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(None)]
-    return out
+    """Real H.265 access units (see tests.helpers.encode_h265) at 30 fps."""
+    return _encode_h265(n_frames, gop=gop, size=size, fps=30, shade_step=3)
 
 
 def decode_h265(payloads: list[bytes]) -> int:

@@ -162,3 +162,16 @@ def test_upload_needs_a_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     cfg.write_text(cfg.read_text().replace('token = "tok-cli"', ""))
     assert main(["upload", "--config", str(cfg)]) == 2
     assert "token is required" in capsys.readouterr().err
+
+
+def test_infer_needs_an_inference_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, "tcp://127.0.0.1:1")
+    assert main(["infer", "--config", str(cfg)]) == 2
+    assert "no [inference] table" in capsys.readouterr().err
+
+
+def test_infer_names_a_bad_inference_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, "tcp://127.0.0.1:1")
+    cfg.write_text(cfg.read_text() + '\n[inference]\nsub_endpoints = ["tcp://127.0.0.1:1"]\nmax_rate_hz = "fast"\n')
+    assert main(["infer", "--config", str(cfg)]) == 2
+    assert "inference.max_rate_hz: expected a number" in capsys.readouterr().err

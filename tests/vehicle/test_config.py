@@ -65,3 +65,62 @@ def test_bad_values_are_named(tmp_path: Path, patch: str, key: str) -> None:
                 "chunk_bytes": "uploader.chunk_bytes", "vehicle_id": "vehicle_id is required",
                 "endpoints": "[sources] endpoints"}
     assert next(v for k, v in expected.items() if k in key) in msg
+
+
+INFERENCE = """
+[inference]
+sub_endpoints = ["tcp://127.0.0.1:5555"]
+pub_endpoint = "tcp://*:5570"
+max_rate_hz = 5.0
+[inference.model]
+provider = "cpu"
+"""
+
+
+def test_inference_table_nests_the_process_config_and_feeds_the_recorder(tmp_path: Path) -> None:
+    path = tmp_path / "vehicle.toml"
+    path.write_text(DEMO)
+    assert load_config(path).inference is None
+    assert load_config(path).recorder_endpoints == ("tcp://127.0.0.1:5555",)
+    path.write_text(DEMO + INFERENCE)
+    cfg = load_config(path)
+    assert cfg.inference is not None and cfg.inference.max_rate_hz == 5.0
+    assert cfg.inference.model.provider == "cpu" and cfg.inference.camera_topics == ("camera/",)
+    # A wildcard bind is reached on loopback, and an endpoint listed in [sources] too is connected once.
+    assert cfg.recorder_endpoints == ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5570")
+    path.write_text(DEMO.replace('endpoints = ["tcp://127.0.0.1:5555"]',
+                                 'endpoints = ["tcp://127.0.0.1:5555", "tcp://127.0.0.1:5570"]') + INFERENCE)
+    assert load_config(path).recorder_endpoints == ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5570")
+
+
+@pytest.mark.parametrize("patch, key, expected", [
+    ("max_rate_hz = 5.0", "max_rate_hz = -1.0", "vehicle.toml: [inference] max_rate_hz must be >= 0"),
+    ("max_rate_hz = 5.0", "max_rate_hz = 5.0\nbogus = 1", "unknown key 'inference.bogus'"),
+    ('provider = "cpu"', 'provider = "tpu"', "[inference.model] provider must be auto, cpu or cuda"),
+    ('provider = "cpu"', 'threads = 2', "unknown key 'inference.model.threads'"),
+    ("max_rate_hz = 5.0", 'scores_topic = "scores"', "inference.scores_topic 'scores' differs from "
+                                                      "topics.model_scores 'model/scores'"),
+    ('sub_endpoints = ["tcp://127.0.0.1:5555"]', 'sub_endpoints = ["tcp://127.0.0.1:6000"]',
+     "inference.sub_endpoints: 'tcp://127.0.0.1:6000' is not among sources.endpoints"),
+    ('pub_endpoint = "tcp://*:5570"', 'pub_endpoint = "tcp://0.0.0.0:5555"',
+     "inference.pub_endpoint 'tcp://0.0.0.0:5555' is also one of inference.sub_endpoints"),
+])
+def test_bad_inference_values_are_named(tmp_path: Path, patch: str, key: str, expected: str) -> None:
+    path = tmp_path / "vehicle.toml"
+    path.write_text(DEMO + INFERENCE.replace(patch, key))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert expected in str(err.value)
+
+
+def test_each_process_gets_its_own_metrics_port(tmp_path: Path) -> None:
+    path = tmp_path / "vehicle.toml"
+    path.write_text(DEMO.replace("port = 0", "port = 9101\nuploader_port = 9102\ninference_port = 9103"))
+    m = load_config(path).metrics
+    assert (m.port, m.uploader_port, m.inference_port) == (9101, 9102, 9103)
+    path.write_text(DEMO.replace("port = 0", "port = 9101\ninference_port = 9101"))
+    with pytest.raises(ConfigError, match=r"\[metrics\] port, uploader_port and inference_port must differ"):
+        load_config(path)
+    path.write_text(DEMO.replace("port = 0", "uploader_port = 70000"))
+    with pytest.raises(ConfigError, match=r"\[metrics\] uploader_port must be within 0..65535"):
+        load_config(path)

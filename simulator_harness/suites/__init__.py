@@ -1,0 +1,1 @@
+"""Scenario suites shipped with the harness (spec files only)."""
