@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import av
 import numpy as np
 import pytest
@@ -148,3 +150,13 @@ def test_bad_sizes_and_frames_are_typed_errors() -> None:
     with pytest.raises(EncoderError, match="expected"):
         enc.encode(np.zeros((48, 64), dtype=np.uint8))
     assert enc.encode(np.zeros((72, 64), dtype=np.uint8))[0].keyframe
+
+
+@pytest.mark.parametrize("yaw_rad", [math.pi / 2, -math.pi / 2, math.pi])
+def test_side_and_rear_cameras_render_without_numeric_faults(yaw_rad: float) -> None:
+    """The full suite mounts cameras at ±90° and 180°: no division by cos(yaw) = 0, no NaN columns."""
+    renderer = CameraRenderer(CameraModel(width_px=320, height_px=180))
+    with np.errstate(all="raise"):
+        frame = renderer.render(0.0, 0.0, yaw_rad, ())
+    assert frame.shape == (270, 320) and frame.dtype == np.uint8
+    assert frame[:90].std() > 0 or frame[90:180].std() > 0  # sky ramp or ground: not a blank frame
