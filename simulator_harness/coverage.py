@@ -166,29 +166,66 @@ def _colour(value: int, top: int) -> tuple[int, int, int]:
             round(lo[2] + (hi[2] - lo[2]) * u))
 
 
+@dataclass(frozen=True)
+class HeatmapLayout:
+    """Pixel geometry of a heatmap: row-label column width, header height, column width, row height."""
+
+    label_w_px: int
+    label_h_px: int
+    col_w_px: int
+    row_h_px: int
+
+    def size(self, nx: int, ny: int) -> tuple[int, int]:
+        return self.label_w_px + nx * self.col_w_px, self.label_h_px + ny * self.row_h_px
+
+
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=13)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def heatmap_layout(taxonomy: OddTaxonomy, x_axis: str, y_axis: str, cell_px: int = 32) -> HeatmapLayout:
+    """Sizes that fit every value name in full: columns as wide as the longest x label (at least
+    ``cell_px``), the label column as wide as the longest y label or the axis names."""
+    font = _font()
+    xs = taxonomy.axes[taxonomy.axis_index(x_axis)].values
+    ys = taxonomy.axes[taxonomy.axis_index(y_axis)].values
+    def width(text: str) -> int:
+        return math.ceil(font.getlength(text))
+
+    col_w = max(cell_px, *(width(x) + 10 for x in xs))
+    label_w = max(LABEL_W_PX, *(width(y) + 10 for y in ys), width(f"{y_axis} \\ {x_axis}") + 10)
+    return HeatmapLayout(label_w, max(LABEL_H_PX, 22), col_w, cell_px)
+
+
 def heatmap_image(taxonomy: OddTaxonomy, counts: CountArray, x_axis: str, y_axis: str,
                   cell_px: int = 32) -> Image.Image:
-    """RGB image of :func:`project`: ``LABEL_W_PX + nx·cell_px`` wide, ``LABEL_H_PX + ny·cell_px``
-    high, one square per cell with its count, value names as row and column labels."""
+    """RGB image of :func:`project` with the geometry of :func:`heatmap_layout`: one box per cell
+    with its count (grey-red for 0, yellow to green as counts grow), value names in full as row and
+    column labels, and ``y_axis \\ x_axis`` in the corner."""
     grid = project(taxonomy, counts, x_axis, y_axis)
     ny, nx = grid.shape
-    image = Image.new("RGB", (LABEL_W_PX + nx * cell_px, LABEL_H_PX + ny * cell_px), (255, 255, 255))
+    lay = heatmap_layout(taxonomy, x_axis, y_axis, cell_px)
+    image = Image.new("RGB", lay.size(nx, ny), (255, 255, 255))
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
+    font = _font()
     top = max(int(grid.max()), 1)
     xs = taxonomy.axes[taxonomy.axis_index(x_axis)].values
     ys = taxonomy.axes[taxonomy.axis_index(y_axis)].values
+    draw.text((4, 4), f"{y_axis} \\ {x_axis}", fill=(90, 90, 90), font=font)
     for j, name in enumerate(xs):
-        draw.text((LABEL_W_PX + j * cell_px + 2, 2), name[: max(cell_px // 6, 1)], fill=(0, 0, 0), font=font)
+        draw.text((lay.label_w_px + j * lay.col_w_px + 4, 4), name, fill=(0, 0, 0), font=font)
     for i, name in enumerate(ys):
-        y0 = LABEL_H_PX + i * cell_px
-        draw.text((2, y0 + cell_px // 3), name[:15], fill=(0, 0, 0), font=font)
+        y0 = lay.label_h_px + i * lay.row_h_px
+        draw.text((4, y0 + lay.row_h_px // 3), name, fill=(0, 0, 0), font=font)
         for j in range(nx):
-            x0 = LABEL_W_PX + j * cell_px
+            x0 = lay.label_w_px + j * lay.col_w_px
             fill = _colour(int(grid[i, j]), top)
-            draw.rectangle((x0, y0, x0 + cell_px - 2, y0 + cell_px - 2), fill=fill)
+            draw.rectangle((x0, y0, x0 + lay.col_w_px - 2, y0 + lay.row_h_px - 2), fill=fill)
             ink = (0, 0, 0) if 0.3 * fill[0] + 0.6 * fill[1] + 0.1 * fill[2] > 140 else (255, 255, 255)
-            draw.text((x0 + 3, y0 + cell_px // 3), str(int(grid[i, j])), fill=ink, font=font)
+            draw.text((x0 + 4, y0 + lay.row_h_px // 3), str(int(grid[i, j])), fill=ink, font=font)
     return image
 
 

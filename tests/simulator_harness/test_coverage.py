@@ -20,6 +20,7 @@ from simulator_harness.coverage import (
     count_cells,
     covered_fraction,
     heatmap_image,
+    heatmap_layout,
     project,
     uncovered_cells,
     write_heatmap,
@@ -120,14 +121,16 @@ def test_bad_cells_raise_or_are_counted_as_rejected() -> None:
 def test_heatmap_png_decodes_with_expected_size_and_colours(tmp_path: Path) -> None:
     counts = count_cells(SMALL, SEEN).counts
     path = write_heatmap(tmp_path / "coverage.png", SMALL, counts, "road_geometry", "environment", cell_px=20)
+    lay = heatmap_layout(SMALL, "road_geometry", "environment", 20)
     with Image.open(path) as img:
         assert img.format == "PNG"
-        assert img.size == (LABEL_W_PX + 3 * 20, LABEL_H_PX + 2 * 20)
+        assert img.size == lay.size(3, 2)
+        assert img.size[0] >= LABEL_W_PX + 3 * 20 and img.size[1] >= LABEL_H_PX + 2 * 20
         pixels = np.asarray(img.convert("RGB"))
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 3
     # An uncovered cell is red, a covered one is not.
-    empty = pixels[LABEL_H_PX + 1, LABEL_W_PX + 20 + 1]
-    full = pixels[LABEL_H_PX + 1, LABEL_W_PX + 1]
+    empty = pixels[lay.label_h_px + 1, lay.label_w_px + lay.col_w_px + 1]
+    full = pixels[lay.label_h_px + 1, lay.label_w_px + 1]
     assert tuple(empty) == (200, 30, 30)
     assert tuple(full) != (200, 30, 30)
     assert not (tmp_path / "coverage.png.tmp").exists()
@@ -136,4 +139,5 @@ def test_heatmap_png_decodes_with_expected_size_and_colours(tmp_path: Path) -> N
 def test_heatmap_of_the_default_odd() -> None:
     counts = count_cells(DEFAULT_TAXONOMY, list(all_cells(DEFAULT_TAXONOMY))[:900]).counts
     img = heatmap_image(DEFAULT_TAXONOMY, counts, "manoeuvre", "environment", cell_px=24)
-    assert img.size == (LABEL_W_PX + 5 * 24, LABEL_H_PX + 12 * 24)
+    assert img.size == heatmap_layout(DEFAULT_TAXONOMY, "manoeuvre", "environment", 24).size(5, 12)
+    assert img.size[0] >= LABEL_W_PX + 5 * 24 and img.size[1] >= LABEL_H_PX + 12 * 24
