@@ -2,6 +2,7 @@
 
 Subcommands:
   demo   the whole loop on loopback with embedded defaults (what `make demo` runs)
+  faults the demo with faults injected: a flaky link, kill -9 of the vehicle and the cloud mid-upload
   link   a flaky-link emulator (TCP proxy) to put between a vehicle and the cloud
 """
 
@@ -19,9 +20,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hil.demo import DemoConfig, DemoResult, run_demo
+from hil.demo import DemoConfig, DemoResult, DriveConfig, run_demo
 from hil.errors import HilError
+from hil.faults import FaultConfig, FaultPlan, run_faults
 from hil.link_emulator import LinkEmulator, LinkProfile
+from shared.sdnotify import Notifier
 
 
 def _fmt_ns(t_ns: int) -> str:
@@ -48,13 +51,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="avdata-demo-"))
     t0 = time.monotonic()
     try:
-        result = run_demo(DemoConfig(workdir=workdir, duration_s=args.duration_s),
+        result = run_demo(DemoConfig(workdir=workdir, drive=DriveConfig(duration_s=args.duration_s)),
                           progress=lambda msg: console.print(f"[dim]{time.monotonic() - t0:5.1f}s[/] {msg}"))
     except HilError as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         return 1
     print_segments(result, console)
     console.print(f"done in {time.monotonic() - t0:.1f} s; logs and data under {result.workdir}")
+    return 0
+
+
+def _cmd_faults(args: argparse.Namespace) -> int:
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="avdata-faults-"))
+    t0 = time.monotonic()
+    plan = FaultPlan(rate_kbps=args.rate_kbps, cut_after_bytes=args.cut_after_bytes)
+    try:
+        result = run_faults(FaultConfig(workdir=workdir, plan=plan),
+                            progress=lambda msg: console.print(f"[dim]{time.monotonic() - t0:5.1f}s[/] {msg}"))
+    except HilError as exc:
+        console.print(f"[red]fault run failed:[/] {exc}")
+        return 1
+    print_segments(result.demo, console)
+    console.print(f"done in {time.monotonic() - t0:.1f} s; logs and data under {result.demo.workdir}")
     return 0
 
 
@@ -77,6 +96,7 @@ def _cmd_link(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         async with LinkEmulator(args.target[0], args.target[1], profile, args.listen[0], args.listen[1]) as link:
             print(f"link emulator on {args.listen[0]}:{link.port} → {args.target[0]}:{args.target[1]}", flush=True)
+            Notifier().ready(f"listening on {args.listen[0]}:{link.port}")
             await stop.wait()
             print(f"connections {link.stats.connections}, cuts {link.stats.cuts}, "
                   f"up {link.stats.bytes_up} B, down {link.stats.bytes_down} B")
@@ -95,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where logs, snapshots and the cloud store go (default: a new temp dir)")
     demo.add_argument("--duration-s", type=float, default=17.0, help="length of the simulated drive")
     demo.set_defaults(func=_cmd_demo)
+    faults = sub.add_parser("faults", help="the demo through a flaky link; kill -9 of vehicle and cloud mid-upload")
+    faults.add_argument("--workdir", type=Path, default=None, help="where logs and data go (default: a temp dir)")
+    faults.add_argument("--rate-kbps", type=float, default=6_000.0, help="uploader link capacity, kbit/s")
+    faults.add_argument("--cut-after-bytes", type=int, default=1_600_000, help="cut each connection after N bytes")
+    faults.set_defaults(func=_cmd_faults)
     link = sub.add_parser("link", help="run a flaky-link TCP proxy (bandwidth cap, latency, cuts)")
     link.add_argument("--listen", type=_parse_hostport, default=("127.0.0.1", 0), help="HOST:PORT to accept on")
     link.add_argument("--target", type=_parse_hostport, required=True, help="HOST:PORT to forward to")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections import Counter
 from pathlib import Path
 
 import av
@@ -17,32 +16,14 @@ import pytest
 
 from hil.demo import DemoConfig, DemoResult, run_demo, tool
 from shared.snapshot import SnapshotReader, sha256_file
+from tests.hil.expect import expected_counts as _expected_counts
+from tests.hil.expect import published as _published
 
 pytestmark = pytest.mark.slow
-
-VIDEO_TOPICS = {"camera/front"}
-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     return run_demo(DemoConfig(workdir=tmp_path_factory.mktemp("demo")))
-
-
-def _published(result: DemoResult) -> list[dict[str, object]]:
-    return [json.loads(line) for line in result.publish_log.read_text().splitlines() if line.strip()]
-
-
-def _expected_counts(published: list[dict[str, object]], start_ns: int, end_ns: int) -> Counter[str]:
-    """What the snapshot must hold: every message in [start, end]; video from the last keyframe ≤ start."""
-    counts: Counter[str] = Counter()
-    for topic in {str(p["topic"]) for p in published}:
-        rows = [p for p in published if p["topic"] == topic]
-        first = start_ns
-        if topic in VIDEO_TOPICS:
-            keys = [int(p["t_sensor_ns"]) for p in rows if p["keyframe"] and int(p["t_sensor_ns"]) <= start_ns]
-            first = max(keys) if keys else start_ns
-        counts[topic] = sum(1 for p in rows if first <= int(p["t_sensor_ns"]) <= end_ns)  # type: ignore[call-overload]
-    return counts
 
 
 def test_one_segment_with_the_hard_brake(demo: DemoResult) -> None:
