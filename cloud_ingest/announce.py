@@ -63,7 +63,7 @@ class Announcement:
 
 def announce(segment: Segment, record: bytes, supersedes: tuple[str, ...] = ()) -> Announcement:
     """The announcement of ``segment`` (whose encoding is ``record``)."""
-    raw_keys = tuple(sorted({s.object_key for s in segment.streams}))
+    raw_keys = tuple(sorted({s.object_key for s in segment.streams if s.object_key.startswith("raw/")}))
     return Announcement(segment.segment_id, segment.vehicle_id, segment.start_ns, segment.end_ns, raw_keys,
                         segment.provenance.snapshot_sha256, supersedes, segment.tags,
                         record if len(record) <= INLINE_RECORD_MAX else None)

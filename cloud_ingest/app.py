@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -139,14 +140,18 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                                  schema=cfg.db.schema, pool_size=cfg.db.pool_size)
     metrics = Metrics()
     slot = await asyncio.to_thread(claim_owner, cfg.data_dir)
+    # One worker for the calibrated outputs (seconds of NumPy per real segment): the final PATCH
+    # acknowledges once the segment is committed; jobs cut short by a stop are redone by the repair pass.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="processed")
     app[SERVICES] = Services(config=cfg, db=db, files=UploadFiles(cfg.uploads_dir, cfg.limits.read_chunk_bytes),
                              store=open_store(cfg), metrics=metrics,
                              limiter=RateLimiter(cfg.limits.rate_per_s, cfg.limits.rate_burst),
                              calibrations=CalibrationRegistry(db, CalibrationMetrics(metrics.registry)),
-                             owner=slot.name)
+                             owner=slot.name, background=pool.submit)
     try:
         yield
     finally:
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
         await asyncio.to_thread(db.close)
         slot.close()
 

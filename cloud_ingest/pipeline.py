@@ -12,6 +12,12 @@ link to it, so nothing is copied), so an ingest cut short at any step can simply
 processed outputs follow the commit and each segment row records when they were complete
 (``processed_ns``), so outputs lost to a crash are rewritten by :func:`processed.complete_segments`
 (run again by the sweeper's repair pass).
+
+Calibrated streams (LiDAR motion compensation, radar Doppler correction) cost far more than the
+rest (seconds for a 40 s segment of real sweeps), so when :class:`IngestDeps` has a ``background``
+runner they are written there, after the commit and off the request that completed the upload;
+their segments are marked processed only once they exist, so the repair pass redoes any that a
+crash or a failure cut short. Without a runner they are written before this function returns.
 """
 
 from __future__ import annotations
@@ -56,7 +62,11 @@ class IngestResult:
 @dataclass(frozen=True)
 class IngestDeps:
     """What the pipeline touches. ``no_calibration(reason)`` is called per segment stored without a
-    calibration bundle (a metrics hook): ``vehicle_has_none`` or ``none_valid_at_start``."""
+    calibration bundle (a metrics hook): ``vehicle_has_none`` or ``none_valid_at_start``.
+    ``background(job)`` runs a job later on a worker (e.g. an executor's ``submit``): the calibrated
+    streams go there; ``None`` writes them inline. ``bad_sensor_data(reason)`` counts malformed
+    messages met while calibrating (``lidar_malformed``, ``radar_malformed``,
+    ``vehicle_state_malformed``, ``no_ego_motion``)."""
 
     db: MetadataDB
     store: ObjectStore
@@ -64,6 +74,8 @@ class IngestDeps:
     calibrations: CalibrationStore | None = None
     join_gap_ns: int = 2_000_000_000
     no_calibration: Callable[[str], None] = lambda reason: None
+    background: Callable[[Callable[[], None]], object] | None = None
+    bad_sensor_data: Callable[[str], None] = lambda reason: None
 
 
 def raw_key(vehicle_id: str, sha256: str, start_ns: int) -> str:
@@ -136,6 +148,23 @@ def _row(seg: Segment, record: bytes, snapshot_id: str, upload: UploadRecord, ke
                       upload.upload_id, key, record, now, labels=labels(seg))
 
 
+def _complete(deps: IngestDeps, new: list[str]) -> None:
+    """Processed outputs of the new segments: inline, or the calibrated part on ``deps.background``."""
+    done = processed.complete_segments(deps.db, deps.store, new, calibrated=deps.background is None,
+                                       on_bad=deps.bad_sensor_data)
+    rest = [sid for sid in new if sid not in done]
+    if deps.background is None or not rest:
+        return
+
+    def job() -> None:
+        try:
+            processed.complete_segments(deps.db, deps.store, rest, on_bad=deps.bad_sensor_data)
+        except Exception:  # a worker has no caller to tell; the repair pass finishes these
+            log.exception("background processed outputs failed", extra={"segment_ids": rest})
+
+    deps.background(job)
+
+
 def ingest_upload(path: Path, upload: UploadRecord, deps: IngestDeps,
                   scanned: Callable[[], SnapshotScan] | None = None) -> IngestResult:
     """Ingest the complete upload file at ``path`` (its sha256 already checked).
@@ -182,7 +211,7 @@ def ingest_upload(path: Path, upload: UploadRecord, deps: IngestDeps,
 
     new = deps.db.commit_ingest(upload.upload_id, rows, outbox, now, planner, deps.join_gap_ns)
     path.unlink(missing_ok=True)
-    processed.complete_segments(deps.db, deps.store, new)
+    _complete(deps, new)
     joined: tuple[str, tuple[str, ...]] | None = next(((sid, built[sid][2]) for sid in new if built[sid][2]),
                                                       None)
     log.info("ingested snapshot", extra={"upload_id": upload.upload_id, "vehicle_id": upload.vehicle_id,

@@ -3,14 +3,20 @@
 - ``segment.msgpack``: the encoded :class:`shared.segment.Segment`, byte for byte as in the DB;
 - ``index.json``: a human- and tool-readable summary (window, streams with their raw object
   keys, counts and time ranges, triggers, map context, the segments it supersedes);
-- ``superseded.json``: added later to a segment's folder when a joined segment replaces it.
+- ``superseded.json``: added later to a segment's folder when a joined segment replaces it;
+- ``calibrated.mcap`` + ``calibrated.json``: for a segment with a calibration bundle, its LiDAR
+  sweeps motion-compensated into the vehicle frame and its radar Doppler corrected for ego motion
+  (:mod:`cloud_ingest.processing`). The Segment's ``lidar_sweeps``/``radar_returns`` point at it
+  from the start (the builder names the key); the raw refs stay in ``other_streams``.
 
 Keys are only ever added (the store refuses to replace them); writing an existing key again is
 accepted as done, so a retried ingest converges. ``{date}`` is the UTC date of the segment start.
 
 :func:`complete_segments` writes all of it for committed segments from their DB rows and then
-records ``processed_ns``; the ingest calls it right after its commit, and the sweeper's repair pass
-calls it for rows still unmarked (a daemon died in between), so outputs are never lost for good.
+records ``processed_ns`` (only once every output exists); the ingest calls it right after its
+commit (the calibrated streams possibly deferred to a background worker, see
+:mod:`cloud_ingest.pipeline`), and the sweeper's repair pass calls it for rows still unmarked (a
+daemon died in between), so outputs are never lost for good.
 """
 
 from __future__ import annotations
@@ -19,26 +25,19 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cloud_ingest.db import MetadataDB
-from cloud_ingest.errors import ObjectExists
+from cloud_ingest.errors import IngestError, ObjectExists
 from cloud_ingest.object_store import ObjectStore
+from cloud_ingest.processing import needs_calibrated, write_calibrated
+from cloud_ingest.processing.keys import folder, utc_date
 from shared.errors import ContractError
 from shared.segment import Segment
 
+__all__ = ["complete_segments", "folder", "index_doc", "mark_superseded", "utc_date", "write_segment"]
 log = logging.getLogger(__name__)
-
-
-def utc_date(t_ns: int) -> str:
-    """``YYYY-MM-DD`` (UTC) of a nanosecond timestamp: the date folder of raw/ and processed/."""
-    return time.strftime("%Y-%m-%d", time.gmtime(t_ns // 1_000_000_000))
-
-
-def folder(segment_id: str, start_ns: int) -> str:
-    """The processed folder of a segment."""
-    return f"processed/{utc_date(start_ns)}/{segment_id}"
 
 
 def index_doc(seg: Segment, supersedes: tuple[str, ...]) -> dict[str, Any]:
@@ -72,12 +71,27 @@ def mark_superseded(store: ObjectStore, segment_id: str, start_ns: int, by: str)
               json.dumps({"segment_id": segment_id, "superseded_by": by}).encode())
 
 
-def complete_segments(db: MetadataDB, store: ObjectStore, segment_ids: Iterable[str]) -> list[str]:
+def _calibrated(store: ObjectStore, seg: Segment, on_bad: Callable[[str], None]) -> bool:
+    try:
+        write_calibrated(store, seg, on_bad)
+        return True
+    except (IngestError, ContractError, OSError) as exc:
+        log.error("calibrated streams not written; the repair pass retries",
+                  extra={"segment_id": seg.segment_id, "error": str(exc)})
+        return False
+
+
+def complete_segments(db: MetadataDB, store: ObjectStore, segment_ids: Iterable[str], *,
+                      calibrated: bool = True,
+                      on_bad: Callable[[str], None] = lambda reason: None) -> list[str]:
     """Write the processed outputs of committed segments (idempotent) and mark them processed.
 
     A joined segment's ``index.json`` lists the segments it supersedes (read back from the DB, in
-    time order) and each of those gets its ``superseded.json``. Returns the ids completed; a row
-    whose record does not decode is logged and left unmarked.
+    time order) and each of those gets its ``superseded.json``. With ``calibrated`` false the
+    calibrated streams are left for a later call, and a segment that needs them stays unmarked;
+    ``on_bad(reason)`` counts malformed sensor messages met while calibrating. Returns the ids
+    completed; a row whose record does not decode, or whose calibrated streams fail, is logged and
+    left unmarked.
     """
     done: list[str] = []
     for sid in segment_ids:
@@ -94,6 +108,8 @@ def complete_segments(db: MetadataDB, store: ObjectStore, segment_ids: Iterable[
         write_segment(store, seg, row.record, tuple(m.segment_id for m in members))
         for m in members:
             mark_superseded(store, m.segment_id, m.start_ns, sid)
+        if needs_calibrated(seg) and not (calibrated and _calibrated(store, seg, on_bad)):
+            continue
         done.append(sid)
     if done:
         db.mark_processed(done, time.time_ns())

@@ -6,6 +6,10 @@ exactly one piece (the first piece also takes messages before the window, the la
 it), except that a video stream of a later piece starts at the last keyframe at or before the
 piece's start, so each piece decodes on its own. Segment ids are ``uuid5`` of vehicle id,
 snapshot sha256 and piece index: ingesting the same file twice yields the same ids.
+
+A piece with a calibration bundle (and a vehicle-state stream) gets its LiDAR and radar refs
+pointed at its calibrated object in ``processed/`` (written after the commit, see
+:mod:`cloud_ingest.processing`); their raw refs are kept in ``other_streams``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cloud_ingest.integrity import VIDEO_ENCODINGS, ChannelScan, GnssTrack, SnapshotScan
+from cloud_ingest.processing.calibrate import with_calibrated_refs
+from cloud_ingest.processing.keys import calibrated_key
 from shared.calibration import CalibrationBundle
 from shared.segment import Provenance, Segment, Source, StreamRef
 
@@ -102,8 +108,9 @@ def build_segments(scan: SnapshotScan, info: SnapshotInfo,
         refs = [r for ch in sorted(scan.channels.values(), key=lambda c: c.topic)
                 if (r := _stream(ch, lo_ns, hi_ns, info.raw_key)) is not None]
         triggers = tuple(t for t in m.triggers if bisect.bisect_right(edges[1:-1], t.t_ns) == i)
-        out.append(Segment(
-            segment_id=segment_id(info.vehicle_id, info.sha256, i), vehicle_id=info.vehicle_id,
+        sid = segment_id(info.vehicle_id, info.sha256, i)
+        seg = Segment(
+            segment_id=sid, vehicle_id=info.vehicle_id,
             start_ns=edges[i], end_ns=edges[i + 1],
             camera_frames=tuple(r for r in refs if r.encoding in VIDEO_ENCODINGS),
             lidar_sweeps=tuple(r for r in refs if r.encoding in _LIDAR),
@@ -119,5 +126,6 @@ def build_segments(scan: SnapshotScan, info: SnapshotInfo,
                 snapshot_ids=(m.snapshot_id,), snapshot_sha256=(info.sha256,),
                 software_version=m.software_version, model_version=m.model_version,
                 builder=BUILDER, built_ns=info.built_ns),
-        ))
+        )
+        out.append(with_calibrated_refs(seg, calibrated_key(sid, edges[i])))
     return out

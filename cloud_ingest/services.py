@@ -40,6 +40,8 @@ class Services:
     metrics: Metrics
     limiter: RateLimiter
     calibrations: CalibrationStore | None = None
+    #: Runs heavy post-commit work (the calibrated outputs) off the request path; ``None`` = inline.
+    background: Callable[[Callable[[], None]], object] | None = None
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     busy: set[str] = field(default_factory=set)
 
@@ -61,7 +63,9 @@ class Services:
                           calibrations=self.calibrations,
                           join_gap_ns=int(self.config.segments.join_gap_s * 1e9),
                           no_calibration=lambda reason: self.metrics.segments_without_calibration.labels(
-                              reason).inc())
+                              reason).inc(),
+                          background=self.background,
+                          bad_sensor_data=lambda reason: self.metrics.calibration_input_errors.labels(reason).inc())
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking DB/store call in a worker thread, keeping the event loop free."""

@@ -26,7 +26,9 @@ from cloud_ingest.services import Services
 log = logging.getLogger(__name__)
 _UPLOAD_FILE = re.compile(r"^([0-9a-f]{32})\.(part|ingest)$")
 #: Segments committed this recently may still be getting their outputs from the ingest itself.
-REPAIR_GRACE_NS = 30 * 1_000_000_000
+# Long enough that the background worker finishes a 40 s segment of real sweeps (about a minute on
+# two cores) before the repair pass would start the same job again; the startup pass uses 0.
+REPAIR_GRACE_NS = 600 * 1_000_000_000
 BATCH = 100
 
 

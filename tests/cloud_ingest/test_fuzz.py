@@ -25,6 +25,9 @@ from tests.cloud_ingest.conftest import ServerThread, headers, metric, open_conf
 
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FF, blacklist_characters="\x7f"),
                       max_size=120)
+# What a client can put on the wire: HTTP strips leading whitespace of a field value (RFC 9110 §5.5),
+# and requests refuses to send it at all, so the live fuzz drops it instead of failing in the client.
+WIRE_TEXT = HEADER_TEXT.map(str.lstrip)
 
 
 @settings(max_examples=300, deadline=None)
@@ -140,7 +143,7 @@ def test_malformed_requests_get_typed_4xx_are_counted_and_the_daemon_keeps_servi
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(length=HEADER_TEXT, meta=HEADER_TEXT, offset=HEADER_TEXT, upload_id=HEADER_TEXT)
+@given(length=WIRE_TEXT, meta=WIRE_TEXT, offset=WIRE_TEXT, upload_id=HEADER_TEXT)
 def test_fuzzed_tus_headers_never_get_a_5xx(daemon: tuple[ServerThread, str], length: str, meta: str,
                                            offset: str, upload_id: str) -> None:
     srv, token = daemon
