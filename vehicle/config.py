@@ -1,8 +1,9 @@
 """The vehicle service's configuration: one typed tree loaded once from TOML in ``main``.
 
-The optional ``[inference]`` table is the inference process's own tree
-(:class:`vehicle.inference.InferenceProcessConfig`, with ``[inference.model]``); when present,
-``avdata-vehicle infer`` runs it and the recorder also subscribes to its publish endpoint.
+The recorder's tables live in :mod:`vehicle.recorder_config`. The optional ``[inference]`` table is
+the inference process's own tree (:class:`vehicle.inference_config.InferenceProcessConfig`, with
+``[inference.model]``); when present, ``avdata-vehicle infer`` runs it and the recorder also
+subscribes to its publish endpoint. Loading a configuration imports no ONNX Runtime.
 
 Every table is a frozen dataclass with defaults; ``__post_init__`` checks values so that
 :func:`shared.config.load` reports the bad key, e.g.
@@ -15,15 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.config import load
-from shared.triggers import TriggerKind
-from vehicle.inference import InferenceProcessConfig
+from vehicle.config_checks import non_negative, positive
+from vehicle.inference_config import DetectorConfig, InferenceProcessConfig
+from vehicle.recorder_config import (
+    DEFAULT_RATES_HZ,
+    RULE_KINDS,
+    BufferConfig,
+    SourcesConfig,
+    TimeSyncConfig,
+    TopicsConfig,
+    TriggerConfig,
+)
 
-#: Trigger kinds a TOML ``kind`` may name (``manual`` comes from an operator, not from a rule).
-RULE_KINDS = frozenset(k.value for k in TriggerKind if k is not TriggerKind.MANUAL)
-
-#: Expected publish rates (Hz) of the demo drive, used for gap detection when not configured.
-DEFAULT_RATES_HZ = {"camera/front": 30.0, "lidar/top": 10.0, "imu": 200.0,
-                    "vehicle_state": 50.0, "gnss": 10.0}
+__all__ = ["DEFAULT_RATES_HZ", "RULE_KINDS", "BufferConfig", "DetectorConfig", "InferenceProcessConfig",
+           "MetricsConfig", "QueueConfig", "SourcesConfig", "TimeSyncConfig", "TopicsConfig", "TriggerConfig",
+           "UploaderConfig", "VehicleConfig", "connect_endpoint", "load_config"]
 
 
 def connect_endpoint(bound: str) -> str:
@@ -39,123 +46,6 @@ def connect_endpoint(bound: str) -> str:
     if scheme == "tcp" and host == "[::]":
         return f"tcp://[::1]:{port}"
     return bound
-
-
-def _positive(name: str, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-
-
-@dataclass(frozen=True)
-class SourcesConfig:
-    """ZeroMQ endpoints the recorder connects its SUB socket to."""
-
-    endpoints: tuple[str, ...] = ("tcp://127.0.0.1:5555",)
-    rcvhwm: int = 100_000
-    max_payload_bytes: int = 64 * 1024 * 1024
-
-    def __post_init__(self) -> None:
-        if not self.endpoints:
-            raise ValueError("endpoints must name at least one ZeroMQ endpoint")
-        for ep in self.endpoints:
-            if "://" not in ep:
-                raise ValueError(f"endpoints: {ep!r} is not a ZeroMQ endpoint like tcp://host:port")
-        _positive("rcvhwm", self.rcvhwm)
-        _positive("max_payload_bytes", self.max_payload_bytes)
-
-
-@dataclass(frozen=True)
-class BufferConfig:
-    """Ring buffer bounds: age (s) and bytes in total, optionally bytes per topic."""
-
-    max_age_s: float = 300.0
-    max_bytes: int = 1024 * 1024 * 1024
-    topic_max_bytes: dict[str, int] = field(default_factory=dict)
-    latched_topics: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _positive("max_age_s", self.max_age_s)
-        _positive("max_bytes", self.max_bytes)
-        for topic, budget in self.topic_max_bytes.items():
-            _positive(f"topic_max_bytes.{topic}", budget)
-
-
-@dataclass(frozen=True)
-class TriggerConfig:
-    """One trigger rule; the table name is its name and ``kind`` says which rule it is.
-
-    Fields used per kind: hard_brake (decel_mps2, min_duration_s), swerve (lat_accel_mps2,
-    jerk_mps3, min_duration_s), ttc (ttc_s, min_speed_mps), disengagement (none), random
-    (probability, period_s, seed), uncertainty/ood (score_key, threshold). All kinds use
-    pre_s, post_s, cooldown_s and priority.
-    """
-
-    kind: str = ""
-    pre_s: float = 30.0
-    post_s: float = 10.0
-    cooldown_s: float = 20.0
-    priority: int = 50
-    decel_mps2: float = 4.0
-    min_duration_s: float = 0.2
-    lat_accel_mps2: float = 4.0
-    jerk_mps3: float = 0.0
-    ttc_s: float = 3.0
-    min_speed_mps: float = 1.0
-    probability: float = 0.01
-    period_s: float = 60.0
-    seed: int = 0
-    score_key: str = ""
-    threshold: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.kind not in RULE_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(sorted(RULE_KINDS))}, got {self.kind!r}")
-        for name in ("pre_s", "post_s", "cooldown_s", "min_duration_s", "jerk_mps3"):
-            _non_negative(name, getattr(self, name))
-        for name in ("decel_mps2", "lat_accel_mps2", "ttc_s", "period_s"):
-            _positive(name, getattr(self, name))
-        if not 0.0 <= self.probability <= 1.0:
-            raise ValueError(f"probability must be within [0, 1], got {self.probability!r}")
-
-
-@dataclass(frozen=True)
-class TopicsConfig:
-    """Which topics carry the decoded streams the triggers read."""
-
-    vehicle_state: str = "vehicle_state"
-    model_scores: str = "model/scores"
-
-
-@dataclass(frozen=True)
-class TimeSyncConfig:
-    """Clock-offset estimation; ``correct`` moves buffered times onto the vehicle clock.
-
-    A sensor clock step is an offset jump larger than ``step_s`` seen on ``step_confirm``
-    consecutive samples; ``step_s`` 0 turns detection off.
-    """
-
-    correct: bool = False
-    block_s: float = 1.0
-    fit_blocks: int = 30
-    expected_hz: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES_HZ))
-    gap_factor: float = 1.5
-    step_s: float = 0.25
-    step_confirm: int = 5
-
-    def __post_init__(self) -> None:
-        _positive("block_s", self.block_s)
-        _positive("fit_blocks", self.fit_blocks)
-        _non_negative("step_s", self.step_s)
-        _positive("step_confirm", self.step_confirm)
-        if self.gap_factor <= 1.0:
-            raise ValueError(f"gap_factor must be > 1, got {self.gap_factor!r}")
-        for topic, hz in self.expected_hz.items():
-            _positive(f"expected_hz.{topic}", hz)
 
 
 @dataclass(frozen=True)
@@ -175,10 +65,10 @@ class UploaderConfig:
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must be an http(s) URL, got {self.url!r}")
-        _positive("chunk_bytes", self.chunk_bytes)
-        _non_negative("max_bytes_per_s", self.max_bytes_per_s)
+        positive("chunk_bytes", self.chunk_bytes)
+        non_negative("max_bytes_per_s", self.max_bytes_per_s)
         for name in ("request_timeout_s", "max_attempts", "backoff_initial_s", "backoff_max_s", "poll_s"):
-            _positive(name, getattr(self, name))
+            positive(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -188,7 +78,7 @@ class QueueConfig:
     max_bytes: int = 20 * 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        _positive("max_bytes", self.max_bytes)
+        positive("max_bytes", self.max_bytes)
 
 
 @dataclass(frozen=True)

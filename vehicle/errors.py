@@ -39,6 +39,12 @@ class DiskFullError(SnapshotWriteError):
         self.needed_bytes = needed_bytes
 
 
+class MetricsPortError(VehicleError):
+    """The ``/metrics`` endpoint cannot be served: its port is taken or the address is not local."""
+
+    reason = "metrics_port"
+
+
 class UploadError(VehicleError):
     """An upload did not complete."""
 

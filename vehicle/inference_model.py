@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -21,51 +20,12 @@ import onnxruntime as ort
 from vehicle import inference_yolox as yolox
 from vehicle.embedding import FeatureProjector
 from vehicle.errors import InferenceError, InvalidFrame, ModelLoadError
+from vehicle.inference_config import MODELS_DIR, PROVIDERS, DetectorConfig
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path(__file__).parent / "models"
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Model and post-processing settings (``[inference.model]`` in TOML).
-
-    ``model_path`` unset means the bundled ``models/yolox_nano.onnx``; ``provider`` is ``auto``,
-    ``cpu`` or ``cuda``; ``intra_op_threads`` 0 lets ONNX Runtime pick. ``feature_tensors`` name
-    the head-input tensors of the graph (PAFPN outputs, strides 8/16/32) used for the embedding.
-    """
-
-    model_path: Path | None = None
-    provider: str = "auto"
-    intra_op_threads: int = 1
-    input_size_px: int = 416
-    score_threshold: float = 0.3
-    nms_iou: float = 0.45
-    max_detections: int = 100
-    uncertainty_top_k: int = 10
-    feature_tensors: tuple[str, ...] = ("956", "990", "1024")
-    embedding_seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.provider not in ("auto", *PROVIDERS):
-            raise ValueError(f"provider must be auto, cpu or cuda, got {self.provider!r}")
-        if self.intra_op_threads < 0:
-            raise ValueError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
-        if self.input_size_px <= 0 or self.input_size_px % yolox.STRIDES[-1]:
-            raise ValueError(f"input_size_px must be a positive multiple of 32, got {self.input_size_px}")
-        for name in ("score_threshold", "nms_iou"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)!r}")
-        if self.max_detections <= 0 or self.uncertainty_top_k <= 0:
-            raise ValueError("max_detections and uncertainty_top_k must be > 0")
-        if not self.feature_tensors:
-            raise ValueError("feature_tensors must name at least one tensor")
-
-    def resolved_model_path(self) -> Path:
-        """The ONNX file to load."""
-        return self.model_path if self.model_path is not None else MODELS_DIR / "yolox_nano.onnx"
+__all__ = ["MODELS_DIR", "PROVIDERS", "Detection", "Detector", "DetectorConfig", "FrameResult",
+           "choose_providers", "coco_class_names", "with_extra_outputs"]
 
 
 @dataclass(frozen=True, slots=True)

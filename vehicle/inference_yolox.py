@@ -16,7 +16,9 @@ from functools import lru_cache
 import av
 import numpy as np
 
-STRIDES = (8, 16, 32)
+from vehicle.inference_config import YOLOX_STRIDES_PX
+
+STRIDES = YOLOX_STRIDES_PX
 PAD_VALUE = 114
 #: swscale's filtered bilinear: it low-passes before decimating, so a 1600 px camera frame shrunk
 #: ~4x into the input does not alias. FAST_BILINEAR (unfiltered, like OpenCV's INTER_LINEAR) saves

@@ -1,7 +1,24 @@
 """Prometheus metrics of the vehicle service, on a registry owned by the service (no globals).
 
 Names follow ``avdata_vehicle_<what>_<unit>``; every drop is counted with the pipeline stage that
-dropped it (``decode``, ``timesync``, ``buffer``, ``trigger``, ``disk``) and a reason.
+dropped it and a reason.
+
+Each lost message is counted once, by the first stage that knows it, in pipeline order:
+
+1. ``decode``: it arrived but its frames were refused (truncated, malformed, unknown version,
+   oversized). When its header still names its stream and ``seq`` it keeps its place in the
+   stream, so it is not also a socket gap; when it does not, it excuses one message of the next
+   gap on its topic.
+2. ``socket`` (``seq_gap``): it never arrived; ZeroMQ dropped it at a high-water mark, which shows
+   only as skipped publisher sequence numbers not explained by step 1.
+3. ``source`` (``missed_sample``): a time gap against the topic's expected rate, less the messages
+   steps 1 and 2 already counted just before the message that revealed it; what is left was never
+   sent (the sensor skipped a sample). ``stream_gaps`` still counts every gap as an event.
+
+Messages that arrived and were then discarded are counted at the stage that discarded them:
+``timesync`` (duplicate), ``buffer`` (no room without evicting a protected message), ``ring``
+(evicted to meet the byte budget before ``max_age_s``), ``disk`` (a snapshot that could not be
+written). ``trigger`` counts a buffered message the trigger rules could not read: it is kept, not lost.
 """
 
 from __future__ import annotations
@@ -9,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from vehicle.errors import MetricsPortError
 
 
 @dataclass
@@ -65,6 +84,20 @@ class VehicleMetrics:
         got = self.registry.get_sample_value(name, labels or {})
         return 0.0 if got is None else got
 
-    def serve(self, host: str, port: int) -> None:
-        """Expose ``/metrics`` over HTTP on ``host:port`` (a daemon thread of prometheus_client)."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int, key: str = "[metrics] port") -> None:
+        """Expose ``/metrics`` over HTTP on ``host:port`` (a daemon thread of prometheus_client).
+
+        Raises :class:`vehicle.errors.MetricsPortError` naming the address and the config ``key``
+        that chose it when the port cannot be bound.
+        """
+        serve_metrics(self.registry, host, port, key)
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int, key: str) -> None:
+    """Serve ``registry`` on ``host:port``; a bind failure becomes :class:`MetricsPortError`."""
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise MetricsPortError(f"cannot serve /metrics on {host}:{port} ({key}): {why}; "
+                               f"stop the process holding the port or choose another {key}") from exc

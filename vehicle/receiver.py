@@ -2,7 +2,10 @@
 
 Frames are received with ``copy=False`` so payloads reach the ring buffer as zero-copy
 memoryviews of the ZeroMQ frames. Bad frames raise a :class:`shared.errors.ContractError`; the
-receiver counts it by reason, logs it at most once per second per reason, and goes on.
+receiver counts it by reason (``drops{stage="decode"}``), logs it at most once per second per
+reason, and goes on. Messages ZeroMQ discarded at a high-water mark (it reports none) show as jumps
+in the publisher's per-stream ``seq`` and are counted as ``drops{stage="socket", reason="seq_gap"}``
+(see :mod:`vehicle.sequence_gaps`); a refused message is not counted again as a gap.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import zmq
 from shared.errors import ContractError
 from shared.messages import SensorMessage, from_frames
 from vehicle.metrics import VehicleMetrics
+from vehicle.sequence_gaps import SequenceGaps, peek_stream
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class Receiver:
         self._max_payload = max_payload_bytes
         self._clock_ns = clock_ns or SteadyClock()
         self._last_log_s: dict[str, float] = {}
+        self.gaps = SequenceGaps()
         self.endpoints = endpoints
 
     def wait(self, timeout_ms: int) -> bool:
@@ -66,10 +71,16 @@ class Receiver:
 
     def receive(self, timeout_ms: int, max_batch: int = 1000) -> list[SensorMessage]:
         """Wait up to ``timeout_ms`` for traffic, then drain up to ``max_batch`` messages."""
-        out: list[SensorMessage] = []
+        return [msg for msg, _ in self.receive_accounted(timeout_ms, max_batch)]
+
+    def receive_accounted(self, timeout_ms: int, max_batch: int = 1000) -> list[tuple[SensorMessage, int]]:
+        """Like :meth:`receive`, each message with how many of its stream just before it were already
+        counted as drops here (lost on the socket, or refused by the decoder)."""
+        out: list[tuple[SensorMessage, int]] = []
         # A blocking receive with a timeout wakes faster than zmq_poll followed by a receive.
         self._sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
         flags = 0
+        gaps, metrics = self.gaps, self._metrics
         while len(out) < max_batch:
             try:
                 frames = self._sock.recv_multipart(flags, copy=False)
@@ -78,8 +89,12 @@ class Receiver:
             flags = zmq.NOBLOCK
             t_recv_ns = self._clock_ns()
             msg = self.decode([f.buffer for f in frames], t_recv_ns)
-            if msg is not None:
-                out.append(msg)
+            if msg is None:
+                continue
+            loss = gaps.observe_loss(msg)
+            if loss.socket:
+                metrics.drop("socket", "seq_gap", loss.socket)
+            out.append((msg, loss.explained))
         return out
 
     def decode(self, frames: list[memoryview], t_recv_ns: int | None = None) -> SensorMessage | None:
@@ -89,11 +104,24 @@ class Receiver:
             return from_frames(frames, max_payload_bytes=self._max_payload, t_recv_ns=t_recv_ns)
         except ContractError as exc:
             self._metrics.drop("decode", exc.reason)
+            self._reject(frames)
             now = time.monotonic()
             if now - self._last_log_s.get(exc.reason, -1e9) >= 1.0:
                 self._last_log_s[exc.reason] = now
                 log.warning("dropped a bad sensor message", extra={"reason": exc.reason, "error": str(exc)})
             return None
+
+    def _reject(self, frames: list[memoryview]) -> None:
+        """Keep a refused message's place in its stream, so it does not also count as a socket gap."""
+        topic, sensor_id, seq = peek_stream(frames)
+        if topic is None:
+            return
+        if sensor_id is None or seq is None:
+            self.gaps.reject_unknown(topic)
+            return
+        lost = self.gaps.reject(topic, sensor_id, seq)
+        if lost:
+            self._metrics.drop("socket", "seq_gap", lost)
 
     def close(self) -> None:
         self._sock.close(linger=0)

@@ -55,20 +55,29 @@ class Recorder:
 
     def _evicted(self, topic: str, cause: str) -> None:
         self.metrics.evictions.labels(topic=topic, cause=cause).inc()
+        if cause != "age":
+            # Evicted before max_age_s to stay within a byte budget: a trigger's pre-window can no
+            # longer include it, so it is lost to every snapshot.
+            self.metrics.drop("ring", cause)
 
     def poll(self, timeout_ms: int = 100) -> int:
         """Receive and ingest one batch; returns how many messages were decoded."""
         if self.receiver is None:
             raise VehicleError("this recorder has no receiver")
-        batch = self.receiver.receive(timeout_ms)
-        for msg in batch:
-            self.ingest(msg)
+        batch = self.receiver.receive_accounted(timeout_ms)
+        for msg, counted in batch:
+            self.ingest(msg, counted)
         self.metrics.buffer_bytes.set(self.buffer.total_bytes)
         self.metrics.buffer_fill.set(self.buffer.total_bytes / self.buffer.max_bytes)
         return len(batch)
 
-    def ingest(self, msg: SensorMessage) -> None:
-        """Run one stamped message through time sync, the buffer and the triggers."""
+    def ingest(self, msg: SensorMessage, counted_before: int = 0) -> None:
+        """Run one stamped message through time sync, the buffer and the triggers.
+
+        ``counted_before``: messages of the stream just before ``msg`` that an earlier stage already
+        counted as drops (the receiver's socket and decode counts); a time gap they explain is not
+        counted again as ``source`` drops.
+        """
         topic = msg.topic
         verdict = self.timesync.observe(topic, msg.seq, msg.t_sensor_ns, msg.t_recv_ns)
         if not verdict.accept:
@@ -81,7 +90,8 @@ class Recorder:
             self.metrics.reordered.labels(topic=topic).inc()
         if verdict.missing:
             self.metrics.gaps.labels(topic=topic).inc()
-            self.metrics.drop("source", "missed_sample", verdict.missing)
+            if verdict.missing > counted_before:
+                self.metrics.drop("source", "missed_sample", verdict.missing - counted_before)
         if not self.buffer.append(verdict.t_ns, msg):
             self.metrics.drop("buffer", "no_room")
             return

@@ -9,11 +9,10 @@ boundary; every state change is already committed in the queue.
 
 With ``[inference]`` configured the recorder also connects to the inference process's publish
 endpoint, so ``model/scores`` is buffered, recorded and seen by the score triggers. Each process
-serves its own ``/metrics`` port (``[metrics] port`` or ``uploader_port``). Besides the recorder's
-own counters, two drop stages are counted here: ``drops{stage="socket", reason="seq_gap"}`` for
-messages ZeroMQ discarded at a high-water mark (it reports none: they show as jumps in the
-publisher's per-topic ``seq``), and ``drops{stage="ring"}`` for messages the ring buffer evicted
-before ``max_age_s`` to stay within its byte budget.
+serves its own ``/metrics`` port (``[metrics] port`` or ``uploader_port``), bound before anything
+else starts: a port already taken raises :class:`vehicle.errors.MetricsPortError`, which the CLI
+reports in one line with exit code 1 (a runtime conflict that a restart may clear, not a bad
+configuration).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import time
 
 import aiohttp
 
-from shared.messages import SensorMessage
 from shared.sdnotify import Notifier
 from vehicle.config import VehicleConfig
 from vehicle.errors import VehicleError
@@ -38,55 +36,6 @@ from vehicle.upload_queue import UploadQueue
 from vehicle.uploader import TusUploader
 
 log = logging.getLogger(__name__)
-
-
-class SequenceGaps:
-    """Messages lost between a publisher and the recorder, from the publisher's sequence numbers.
-
-    Keyed by ``(topic, sensor_id)``: a jump forward counts the skipped numbers; a step back (the
-    publisher restarted) starts the key afresh; a repeat is left to time sync's duplicate check.
-    Messages lost at the end of a burst are counted when the key's next message arrives.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], int] = {}
-
-    def observe(self, msg: SensorMessage) -> int:
-        """How many messages of ``msg``'s stream were skipped just before it."""
-        key = (msg.topic, msg.sensor_id)
-        last = self._last.get(key)
-        if last is not None and msg.seq == last:
-            return 0
-        self._last[key] = msg.seq
-        return 0 if last is None or msg.seq < last else msg.seq - last - 1
-
-
-class GapCountingReceiver(Receiver):
-    """A :class:`Receiver` that counts ZeroMQ's silent high-water-mark drops as ``socket`` drops."""
-
-    def __init__(self, endpoints: tuple[str, ...], metrics: VehicleMetrics, *, rcvhwm: int,
-                 max_payload_bytes: int) -> None:
-        super().__init__(endpoints, metrics, rcvhwm=rcvhwm, max_payload_bytes=max_payload_bytes)
-        self.gaps = SequenceGaps()
-        self._metrics_ref = metrics
-
-    def receive(self, timeout_ms: int, max_batch: int = 1000) -> list[SensorMessage]:
-        batch = super().receive(timeout_ms, max_batch)
-        for msg in batch:
-            lost = self.gaps.observe(msg)
-            if lost:
-                self._metrics_ref.drop("socket", "seq_gap", lost)
-        return batch
-
-
-class RingDropRecorder(Recorder):
-    """A :class:`Recorder` that also counts byte-budget evictions as ``ring`` drops: those messages
-    left the buffer before ``max_age_s``, so a trigger's pre-window can no longer include them."""
-
-    def _evicted(self, topic: str, cause: str) -> None:
-        super()._evicted(topic, cause)
-        if cause != "age":
-            self.metrics.drop("ring", cause)
 
 
 class VehicleService:
@@ -120,9 +69,9 @@ class VehicleService:
             def woke(_: WrittenSnapshot) -> None:
                 loop.call_soon_threadsafe(wake.set)
 
-            receiver = GapCountingReceiver(cfg.recorder_endpoints, self.metrics, rcvhwm=cfg.sources.rcvhwm,
-                                           max_payload_bytes=cfg.sources.max_payload_bytes)
-            self.recorder = RingDropRecorder(cfg, self.metrics, queue, receiver=receiver, on_snapshot=woke)
+            receiver = Receiver(cfg.recorder_endpoints, self.metrics, rcvhwm=cfg.sources.rcvhwm,
+                                max_payload_bytes=cfg.sources.max_payload_bytes)
+            self.recorder = Recorder(cfg, self.metrics, queue, receiver=receiver, on_snapshot=woke)
         return queue
 
     def _receive_loop(self) -> None:
@@ -136,6 +85,10 @@ class VehicleService:
 
     async def run(self, stop: asyncio.Event) -> int:
         """Serve until ``stop`` is set; returns the process exit code."""
+        port, key = ((self.cfg.metrics.port, "[metrics] port") if self.record
+                     else (self.cfg.metrics.uploader_port, "[metrics] uploader_port"))
+        if port:
+            self.metrics.serve(self.cfg.metrics.host, port, key=key)
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         queue = self._open(wake, loop)
@@ -151,9 +104,6 @@ class VehicleService:
             session = aiohttp.ClientSession(timeout=timeout)
             uploader = TusUploader(session, self.cfg.uploader, self.cfg.vehicle_id, queue, self.metrics)
             up_task = asyncio.create_task(uploader.run(up_stop, wake))
-        port = self.cfg.metrics.port if self.record else self.cfg.metrics.uploader_port
-        if port:
-            self.metrics.serve(self.cfg.metrics.host, port)
         self.notifier.ready(f"recording={self.record} uploading={self.upload}")
         log.info("vehicle service ready", extra={"vehicle_id": self.cfg.vehicle_id, "metrics_port": port,
                                                  "endpoints": list(self.cfg.recorder_endpoints)})

@@ -175,3 +175,34 @@ def test_infer_names_a_bad_inference_key(tmp_path: Path, capsys: pytest.CaptureF
     cfg.write_text(cfg.read_text() + '\n[inference]\nsub_endpoints = ["tcp://127.0.0.1:1"]\nmax_rate_hz = "fast"\n')
     assert main(["infer", "--config", str(cfg)]) == 2
     assert "inference.max_rate_hz: expected a number" in capsys.readouterr().err
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port another process is already listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize(("command", "key"), [("record", "port"), ("upload", "uploader_port")])
+def test_a_taken_metrics_port_is_one_line_and_exit_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], taken_port: int, command: str, key: str) -> None:
+    """Exit 1, not 2: the configuration is valid and a restart may find the port free (the unit files
+    restart on 1 and not on 2)."""
+    cfg = write_config(tmp_path, "tcp://127.0.0.1:1", extra=f"[metrics]\n{key} = {taken_port}\n")
+    assert main([command, "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"127.0.0.1:{taken_port}" in err and f"[metrics] {key}" in err, err
+    assert not (tmp_path / "data" / "queue.sqlite3").exists(), "the port is bound before anything else starts"
+
+
+def test_infer_with_a_taken_metrics_port_names_the_key(tmp_path: Path, taken_port: int) -> None:
+    cfg = write_config(tmp_path, "tcp://127.0.0.1:1", extra=f"[metrics]\ninference_port = {taken_port}\n")
+    cfg.write_text(cfg.read_text() + '\n[inference]\nsub_endpoints = ["tcp://127.0.0.1:1"]\n')
+    out = subprocess.run([*CMD, "infer", "--config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr, out.stderr
+    assert f"127.0.0.1:{taken_port} ([metrics] inference_port)" in out.stderr.strip().splitlines()[-1]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,15 @@ def test_each_process_gets_its_own_metrics_port(tmp_path: Path) -> None:
     path.write_text(DEMO.replace("port = 0", "uploader_port = 70000"))
     with pytest.raises(ConfigError, match=r"\[metrics\] uploader_port must be within 0..65535"):
         load_config(path)
+
+
+def test_loading_the_config_does_not_import_onnx_runtime() -> None:
+    """Only the infer process pays for ONNX Runtime (and PyAV); the recorder and the uploader start
+    without them. A fresh interpreter, since this one has loaded them for other tests."""
+    code = ("import sys, json; import vehicle.config, vehicle.service, vehicle.cli; "
+            "print(json.dumps(sorted(m for m in ('onnxruntime', 'av') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout) == []
+    probe = subprocess.run([sys.executable, "-c", "import sys, vehicle.inference; print('onnxruntime' in sys.modules)"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert probe.stdout.strip() == "True", "the probe sees the import when it happens"

@@ -35,7 +35,7 @@ from tests.vehicle.conftest import state_payload
 from tests.vehicle.tus_server import TusState, make_app
 from vehicle.config import load_config
 from vehicle.inference_scores import decode_scores
-from vehicle.service import SequenceGaps
+from vehicle.sequence_gaps import SequenceGaps
 from vehicle.upload_queue import UploadQueue
 
 CMD = [sys.executable, "-m", "vehicle.cli"]

@@ -60,3 +60,51 @@ def test_oversized_payload_is_dropped(xpub: tuple[zmq.Socket[bytes], str]) -> No
     assert [m.seq for m in got] == [1]
     assert metrics.value("avdata_vehicle_drops_total", {"stage": "decode", "reason": "oversized"}) == 1
     rx.close()
+
+
+def _drain(rx: Receiver, n: int) -> list[tuple[SensorMessage, int]]:
+    got: list[tuple[SensorMessage, int]] = []
+    deadline = time.monotonic() + 5
+    while len(got) < n and time.monotonic() < deadline:
+        got += rx.receive_accounted(100)
+    return got
+
+
+def test_sequence_gaps_are_counted_as_socket_drops(xpub: tuple[zmq.Socket[bytes], str]) -> None:
+    """Numbers the publisher skipped (what a ZeroMQ high-water mark leaves) count as socket drops,
+    per stream, and each next message says how many of its stream were lost just before it."""
+    sock, endpoint = xpub
+    metrics = VehicleMetrics()
+    rx = Receiver((endpoint,), metrics)
+    wait_subscriber(sock)
+    sent = [("imu", "a", s) for s in (0, 1, 4, 5)] + [("imu", "b", s) for s in (0, 3)] + [("gnss", "g", 7)]
+    for topic, sensor, seq in sent:
+        sock.send_multipart(SensorMessage(topic, sensor, seq, 0, seq, "raw", b"x").to_frames())
+    got = _drain(rx, len(sent))
+    assert [(m.sensor_id, m.seq, counted) for m, counted in got] == [
+        ("a", 0, 0), ("a", 1, 0), ("a", 4, 2), ("a", 5, 0), ("b", 0, 0), ("b", 3, 2), ("g", 7, 0)]
+    assert metrics.value("avdata_vehicle_drops_total", {"stage": "socket", "reason": "seq_gap"}) == 4
+    rx.close()
+
+
+def test_a_refused_message_is_not_also_a_socket_gap(xpub: tuple[zmq.Socket[bytes], str]) -> None:
+    sock, endpoint = xpub
+    metrics = VehicleMetrics()
+    rx = Receiver((endpoint,), metrics, max_payload_bytes=100)
+
+    def frames(seq: int, size: int = 10) -> list[bytes | memoryview]:
+        return SensorMessage("lidar/top", "l", seq, 0, seq, "raw", b"\0" * size).to_frames()
+
+    wait_subscriber(sock)
+    sock.send_multipart(frames(0))
+    sock.send_multipart(frames(1, size=1000))                          # oversized: header readable
+    sock.send_multipart(frames(2))
+    sock.send_multipart([b"lidar/top", b"\xc1garbage", b"p"])          # seq 3, header unreadable
+    sock.send_multipart(frames(4))
+    sock.send_multipart(frames(6))                                     # seq 5 lost on the way
+    got = _drain(rx, 4)
+    assert [(m.seq, counted) for m, counted in got] == [(0, 0), (2, 1), (4, 1), (6, 1)]
+    assert metrics.value("avdata_vehicle_drops_total", {"stage": "decode", "reason": "oversized"}) == 1
+    assert metrics.value("avdata_vehicle_drops_total", {"stage": "decode", "reason": "malformed"}) == 1
+    assert metrics.value("avdata_vehicle_drops_total", {"stage": "socket", "reason": "seq_gap"}) == 1
+    rx.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import zmq
 
+from shared.messages import SensorMessage
 from shared.snapshot import SnapshotReader, read_sidecar, sha256_file
 from tests.vehicle.conftest import NS, build_drive, decode_h265, make_config, wait_subscriber
 from vehicle.metrics import VehicleMetrics
@@ -85,5 +86,68 @@ def test_flush_cuts_a_pending_window_with_what_is_buffered(
     assert snap.manifest.channel("imu") is not None
     assert snap.manifest.channel("imu").count == len(imu)  # type: ignore[union-attr]
     assert [e.snapshot_id for e in queue.entries()] == [snap.manifest.snapshot_id]
+    rec.close()
+    queue.close()
+
+
+def test_byte_budget_evictions_are_ring_drops(tmp_path: Path) -> None:
+    """Messages evicted to meet the byte budget before max_age_s are lost to every snapshot: drops;
+    those that merely aged out are not."""
+    cfg = make_config(tmp_path, buffer={"max_bytes": 10_000, "max_age_s": 1.0}, timesync={"expected_hz": {}})
+    metrics = VehicleMetrics()
+    queue = UploadQueue(cfg.queue_path, cfg.snapshots_dir, cfg.queue.max_bytes)
+    rec = Recorder(cfg, metrics, queue)
+    t0 = 1_700_000_000 * NS
+    for k in range(30):  # 1000 B every 10 ms: the 10 kB budget holds 10 of them
+        rec.ingest(SensorMessage("lidar/top", "l", t0 + k * NS // 100, t0, k, "raw", bytes(1000)))
+    rec.ingest(SensorMessage("imu", "i", t0 + 3 * NS, t0, 0, "raw", b"x"))  # ages the last 10 out
+    assert metrics.value("avdata_vehicle_drops_total", {"stage": "ring", "reason": "bytes"}) == 20
+    assert metrics.value("avdata_vehicle_buffer_evictions_total", {"topic": "lidar/top", "cause": "age"}) == 10
+    assert metrics.value("avdata_vehicle_drops_total", {"stage": "ring", "reason": "age"}) == 0
+    rec.close()
+    queue.close()
+
+
+def test_each_lost_message_is_counted_once(tmp_path: Path, xpub: tuple[zmq.Socket[bytes], str]) -> None:
+    """On a topic with an expected rate (imu, 200 Hz), over a real socket: a message lost on the
+    socket is a socket drop only, a sample the sensor never sent is a source drop only, and a
+    refused message is a decode drop only, never also a gap."""
+    sock, endpoint = xpub
+    cfg = make_config(tmp_path, endpoint, sources={"max_payload_bytes": 100})
+    metrics = VehicleMetrics()
+    queue = UploadQueue(cfg.queue_path, cfg.snapshots_dir, cfg.queue.max_bytes)
+    rec = Recorder(cfg, metrics, queue, receiver=Receiver(cfg.sources.endpoints, metrics, max_payload_bytes=100))
+    wait_subscriber(sock)
+    t0, period = 1_700_000_000 * NS, NS // 200
+    slot, good = 0, 0
+    for seq in range(50):
+        if seq == 20:
+            slot += 3                                   # the sensor skipped three samples
+        frames = SensorMessage("imu", "imu0", t0 + slot * period, 0, seq, "imu_v1", b"x" * 8).to_frames()
+        slot += 1
+        if seq in (10, 11):                             # lost on the socket
+            continue
+        if seq == 30:
+            frames[2] = bytes(500)                      # oversized: refused, header readable
+        elif seq == 40:
+            frames[1] = b"\xc1not a header"             # malformed: refused, header unreadable
+        else:
+            good += 1
+        sock.send_multipart(frames)
+    received, deadline = 0, time.monotonic() + 5
+    while received < good and time.monotonic() < deadline:
+        received += rec.poll(50)
+    assert received == good == 46
+
+    def drops(stage: str, reason: str) -> float:
+        return metrics.value("avdata_vehicle_drops_total", {"stage": stage, "reason": reason})
+
+    assert drops("socket", "seq_gap") == 2
+    assert drops("source", "missed_sample") == 3
+    assert drops("decode", "oversized") == 1 and drops("decode", "malformed") == 1
+    total = sum(s.value for f in metrics.registry.collect() if f.name == "avdata_vehicle_drops"
+                for s in f.samples if s.name.endswith("_total"))
+    assert total == 50 + 3 - 46, "every message sent or skipped is received or counted exactly once"
+    assert metrics.value("avdata_vehicle_stream_gaps_total", {"topic": "imu"}) == 4, "every gap is still an event"
     rec.close()
     queue.close()
