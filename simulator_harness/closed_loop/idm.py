@@ -68,18 +68,28 @@ def idm_accel(v_mps: F64, v0_mps: F64, gap_m: F64, dv_mps: F64, p: IDMParams) ->
     ``gap_m``: bumper-to-bumper distance to the leader (``inf`` on a free road);
     ``dv_mps``: approach rate ``v − v_leader`` (positive when closing).
     """
+    # Same operations in the same order as the formula above, written into a few scratch arrays.
+    shape = np.broadcast_shapes(np.shape(v_mps), np.shape(v0_mps), np.shape(gap_m), np.shape(dv_mps))
+    free, s_star = np.empty(shape), np.empty(shape)
     v = np.maximum(v_mps, 0.0)
-    ratio = v / np.maximum(v0_mps, 1e-3)
+    np.divide(v, np.maximum(v0_mps, 1e-3), out=free)
     if p.delta == 4.0:  # the usual exponent, without the slow float power
-        ratio = ratio * ratio
-        free = 1.0 - ratio * ratio
+        np.multiply(free, free, out=free)
+        np.multiply(free, free, out=free)
     else:
-        free = 1.0 - ratio**p.delta
-    s_star = p.min_gap_m + np.maximum(
-        0.0, v * p.time_headway_s + v * dv_mps / (2.0 * np.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2)))
-    interaction = s_star / np.maximum(gap_m, 0.05)
-    a = p.accel_max_mps2 * (free - interaction * interaction)
-    return np.asarray(np.minimum(np.maximum(a, -p.decel_max_mps2), p.accel_max_mps2), dtype=np.float64)
+        np.power(free, p.delta, out=free)
+    np.subtract(1.0, free, out=free)
+    np.multiply(v, dv_mps, out=s_star)
+    np.divide(s_star, 2.0 * np.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2), out=s_star)
+    np.add(v * p.time_headway_s, s_star, out=s_star)
+    np.maximum(s_star, 0.0, out=s_star)
+    np.add(s_star, p.min_gap_m, out=s_star)
+    interaction = np.divide(s_star, np.maximum(gap_m, 0.05), out=s_star)
+    np.multiply(interaction, interaction, out=interaction)
+    np.subtract(free, interaction, out=free)
+    a = np.multiply(free, p.accel_max_mps2, out=free)
+    np.maximum(a, -p.decel_max_mps2, out=a)
+    return np.asarray(np.minimum(a, p.accel_max_mps2, out=a), dtype=np.float64)
 
 
 @dataclass(frozen=True)

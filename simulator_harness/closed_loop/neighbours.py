@@ -5,6 +5,12 @@ neighbouring lane while its body straddles the lane line (mid lane change); and,
 a main-road lane (pedestrians, crossing traffic), the main-road lane their position lies in. One
 sort of the combined key orders all entries; an agent's leader is the next entry of its group, its
 follower the previous one, and a gap in another lane is found with one ``searchsorted``.
+
+Order hardly changes from one step to the next (IDM never lets a follower pass its leader), so the
+sort starts from the previous step's order (``LaneIndex.entry_id`` passed back as ``hint``): the
+entries still present keep their old places, new ones go last, and a stable sort of that nearly
+sorted key is close to one linear pass. When all keys are distinct the sorted order is unique, so
+the result is the one a full sort gives; with equal keys the full sort runs, keeping its tie order.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class LaneIndex:
     v_mps: F64  # speed along the lane
     own_agent: I64
     own_pos: I64
+    entry_id: I64  # per sorted entry: agent id + N · (0 own lane, 1 straddled lane, 2 foreign)
     stride: float
     offset: float
     n_groups: int
@@ -53,8 +60,11 @@ class LaneIndex:
         return ahead.astype(np.int64), behind.astype(np.int64)
 
 
-def build_index(state: SimState, road: Road) -> LaneIndex:
-    """Index every lane occupancy of ``state`` (see the module docstring)."""
+def build_index(state: SimState, road: Road, hint: I64 | None = None) -> LaneIndex:
+    """Index every lane occupancy of ``state`` (see the module docstring).
+
+    ``hint`` is a previous index's ``entry_id``; it only changes how fast the sort runs, never its
+    result (any array of ids, or ``None``, gives the same index)."""
     n_s, n_a = state.shape
     lane = state.lane.ravel()
     valid = state.valid.ravel()
@@ -66,6 +76,7 @@ def build_index(state: SimState, road: Road) -> LaneIndex:
     on_lane = valid & (lane >= 0)
     own = np.flatnonzero(on_lane)
     parts_agent = [own]
+    parts_type = [0]
     parts_group = [scen[own] * n_groups + lane[own]]
     parts_s, parts_half, parts_v = [s[own]], [half[own]], [v[own]]
 
@@ -77,6 +88,7 @@ def build_index(state: SimState, road: Road) -> LaneIndex:
         nb = np.where(d[idx] > 0, road.left_lane[lane[idx]], road.right_lane[lane[idx]])
         idx, nb = idx[nb >= 0], nb[nb >= 0]
         parts_agent.append(idx)
+        parts_type.append(1)
         parts_group.append(scen[idx] * n_groups + nb)
         parts_s.append(s[idx])
         parts_half.append(half[idx])
@@ -93,6 +105,7 @@ def build_index(state: SimState, road: Road) -> LaneIndex:
         yaw = state.yaw_rad.ravel()[idx]
         c, sn = np.abs(np.cos(yaw)), np.abs(np.sin(yaw))
         parts_agent.append(idx)
+        parts_type.append(2)
         parts_group.append(scen[idx] * n_groups + j)
         parts_s.append(x)
         parts_half.append(0.5 * (c * state.length_m.ravel()[idx] + sn * state.width_m.ravel()[idx]))
@@ -104,38 +117,80 @@ def build_index(state: SimState, road: Road) -> LaneIndex:
     offset = float(road.spec.length_m)
     stride = 4.0 * offset
     key = group * stride + np.clip(s_all + offset, 0.0, stride - 1.0)
-    order = np.argsort(key, kind="stable")
+    n_flat = lane.shape[0]
+    entry_id = np.concatenate([a + t * n_flat for a, t in zip(parts_agent, parts_type, strict=True)])
+    order = _sort_order(key, entry_id, hint, 3 * n_flat)
     pos = np.empty_like(order)
     pos[order] = np.arange(order.shape[0])
     return LaneIndex(
         key=key[order], group=group[order], agent=agent[order], s_m=s_all[order],
         half_m=np.concatenate(parts_half)[order], v_mps=np.concatenate(parts_v)[order],
-        own_agent=own, own_pos=pos[: own.shape[0]], stride=stride, offset=offset, n_groups=n_groups)
+        own_agent=own, own_pos=pos[: own.shape[0]], entry_id=entry_id[order], stride=stride, offset=offset,
+        n_groups=n_groups)
+
+
+def _sort_order(key: F64, entry_id: I64, hint: I64 | None, n_ids: int) -> I64:
+    """``np.argsort(key, kind="stable")``, started from the order of ``hint`` (see the module docstring)."""
+    n = key.shape[0]
+    if hint is not None and n > 1:
+        where = np.full(n_ids, -1, dtype=np.int64)
+        where[entry_id] = np.arange(n)
+        kept = where[hint[(hint >= 0) & (hint < n_ids)]]
+        kept = kept[kept >= 0]
+        seen = np.zeros(n, dtype=bool)
+        seen[kept] = True
+        if np.count_nonzero(seen) == kept.shape[0]:  # a hint with repeated ids is ignored
+            perm: I64 = np.concatenate([kept, np.flatnonzero(~seen)])
+            k = key[perm]
+            if not _strictly_increasing(k):
+                sub = np.argsort(k, kind="stable")
+                perm, k = perm[sub], k[sub]
+            if _strictly_increasing(k):
+                return perm
+    return np.argsort(key, kind="stable")
+
+
+def _strictly_increasing(k: F64) -> bool:
+    return bool(np.all(k[1:] > k[:-1]))
 
 
 def neighbour_at(index: LaneIndex, pos: I64, s_m: F64, half_m: F64, ahead: bool) -> tuple[F64, F64, I64]:
     """Gap (bumper to bumper, m; ``inf`` if none), speed along the lane and flat agent id (-1) of the
     entries at sorted positions ``pos`` (-1 = none), seen from a body at ``s_m`` with ``half_m``."""
-    has = pos >= 0
-    p = np.maximum(pos, 0)
+    none = pos < 0
     if index.agent.shape[0] == 0:
         inf = np.full(pos.shape, np.inf)
         return inf, np.zeros(pos.shape), np.full(pos.shape, -1, dtype=np.int64)
-    raw = (index.s_m[p] - s_m) if ahead else (s_m - index.s_m[p])
-    gap = np.where(has, raw - half_m - index.half_m[p], np.inf)
-    return gap, np.where(has, index.v_mps[p], 0.0), np.where(has, index.agent[p], -1)
+    # mode="clip" reads entry 0 for pos == -1; those values are then overwritten.
+    gap = np.take(index.s_m, pos, mode="clip")
+    if ahead:
+        np.subtract(gap, s_m, out=gap)
+    else:
+        np.subtract(s_m, gap, out=gap)
+    np.subtract(gap, half_m, out=gap)
+    np.subtract(gap, np.take(index.half_m, pos, mode="clip"), out=gap)
+    np.copyto(gap, np.inf, where=none)
+    v = np.take(index.v_mps, pos, mode="clip")
+    np.copyto(v, 0.0, where=none)
+    agent = np.take(index.agent, pos, mode="clip")
+    np.copyto(agent, -1, where=none)
+    return gap, v, agent
 
 
 def own_leader(index: LaneIndex) -> I64:
     """Sorted position of each own entry's leader (next entry of the same group), -1 if none."""
-    nxt = index.own_pos + 1
-    n = index.key.shape[0]
-    ok = (nxt < n) & (index.group[np.minimum(nxt, n - 1)] == index.group[index.own_pos])
-    return np.where(ok, nxt, -1).astype(np.int64)
+    return _same_group(index, index.own_pos + 1)
 
 
 def own_follower(index: LaneIndex) -> I64:
     """Sorted position of each own entry's follower (previous entry of the same group), -1 if none."""
-    prv = index.own_pos - 1
-    ok = (prv >= 0) & (index.group[np.maximum(prv, 0)] == index.group[index.own_pos])
-    return np.where(ok, prv, -1).astype(np.int64)
+    return _same_group(index, index.own_pos - 1)
+
+
+def _same_group(index: LaneIndex, pos: I64) -> I64:
+    """``pos`` where that entry exists and shares the own entry's group, else -1."""
+    n = index.key.shape[0]
+    ok = np.take(index.group, pos, mode="clip") == np.take(index.group, index.own_pos)
+    ok &= (pos >= 0) & (pos < n)
+    np.copyto(pos, -1, where=~ok)
+    return pos.astype(np.int64, copy=False)

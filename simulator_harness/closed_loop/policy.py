@@ -69,25 +69,40 @@ class IDMEgo:
 
     def corridor_leader(self, state: SimState, params: SimParams) -> tuple[F64, F64]:
         """Per scenario: bumper gap (m, ``inf`` if none) to the nearest body in the corridor ahead,
-        and that body's speed along the ego's lane (m/s)."""
+        and that body's speed along the ego's lane (m/s).
+
+        A body's half extents along and across the lane never exceed ``(length + width) / 2``, so
+        bodies outside the corridor grown by that bound are dropped before any trigonometry; the
+        exact test then runs, element for element the same arithmetic, on the few left."""
         h = params.road.heading_rad[np.maximum(state.lane[:, EGO], 0)][:, None]
         ch, sh = np.cos(h), np.sin(h)
         dx = state.x_m - state.x_m[:, EGO:EGO + 1]
         dy = state.y_m - state.y_m[:, EGO:EGO + 1]
         along = dx * ch + dy * sh
         across = -dx * sh + dy * ch
-        rel = state.yaw_rad - h
-        c, s = np.abs(np.cos(rel)), np.abs(np.sin(rel))
-        half_along = 0.5 * (c * state.length_m + s * state.width_m)
-        half_across = 0.5 * (s * state.length_m + c * state.width_m)
         ego_half_w = 0.5 * state.width_m[:, EGO:EGO + 1]
         ego_half_l = 0.5 * state.length_m[:, EGO:EGO + 1]
-        gap = along - ego_half_l - half_along
-        lateral_overlap = np.abs(across) < ego_half_w + half_across + self.corridor_margin_m
-        inside = state.valid & lateral_overlap & (along > 0) & (gap < self.lookahead_m)
-        inside[:, EGO] = False
-        gap = np.where(inside, gap, np.inf)
+        reach = 0.5 * (state.length_m + state.width_m)  # >= either half extent, in floating point too
+        near = (state.valid & (along > 0) & (along - ego_half_l - reach < self.lookahead_m)
+                & (np.abs(across) < ego_half_w + reach + self.corridor_margin_m))
+        near[:, EGO] = False
+        idx = np.flatnonzero(near)
+        n_a = state.shape[1]
+        row = idx // n_a
+        rel = state.yaw_rad.ravel()[idx] - h[row, 0]
+        cos_rel = np.cos(rel)
+        c, s = np.abs(cos_rel), np.abs(np.sin(rel))
+        length, width = state.length_m.ravel()[idx], state.width_m.ravel()[idx]
+        half_along = 0.5 * (c * length + s * width)
+        half_across = 0.5 * (s * length + c * width)
+        gap_c = along.ravel()[idx] - ego_half_l[row, 0] - half_along
+        inside = ((np.abs(across.ravel()[idx]) < ego_half_w[row, 0] + half_across + self.corridor_margin_m)
+                  & (gap_c < self.lookahead_m))
+        gap = np.full(state.shape, np.inf)
+        gap.ravel()[idx[inside]] = gap_c[inside]
         j = np.argmin(gap, axis=1)
         rows = np.arange(gap.shape[0])
-        v_along = state.v_mps * np.cos(rel)
-        return gap[rows, j], np.where(np.isfinite(gap[rows, j]), v_along[rows, j], 0.0)
+        best = gap[rows, j]
+        v_along = np.zeros(state.shape)
+        v_along.ravel()[idx] = state.v_mps.ravel()[idx] * cos_rel
+        return best, np.where(np.isfinite(best), v_along[rows, j], 0.0)

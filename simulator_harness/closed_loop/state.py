@@ -40,6 +40,9 @@ class SimState:
     ``ignore_signal`` drives through red; ``brake_mps2``/``brake_until_s`` an event's forced
     braking (0: none); ``jerk_max_mps3`` how fast acceleration may change; ``lat_omega_radps``
     and ``lat_accel_max_mps2`` shape lateral moves toward the lane centre.
+
+    ``lane_order_hint`` is the lane index order of the step that produced this state: it makes the
+    next neighbour search faster and never changes its result (``None`` is always correct).
     """
 
     t_s: float
@@ -66,6 +69,7 @@ class SimState:
     lat_omega_radps: F64
     lat_accel_max_mps2: F64
     event_fired: B  # (S, E)
+    lane_order_hint: I64 | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

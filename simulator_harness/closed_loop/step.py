@@ -42,7 +42,7 @@ def step(state: SimState, action: EgoAction, params: SimParams) -> SimState:
     road = params.road
     state = fire_events(state, params.events, road)
     n_s, n_a = state.shape
-    index = build_index(state, road)
+    index = build_index(state, road, state.lane_order_hint)
     v = state.v_mps.ravel()
     lane = state.lane.ravel().copy()
     d = state.d_m.ravel().copy()
@@ -54,18 +54,26 @@ def step(state: SimState, action: EgoAction, params: SimParams) -> SimState:
     a_cmd[ego] = action.accel_mps2
     _ego_lane_change(ego, action.lane_change, state, road, lane, d)
     active = (state.brake_mps2.ravel() > 0) & (state.t_s < state.brake_until_s.ravel())
-    a_cmd = np.where(active, -state.brake_mps2.ravel(), a_cmd)
+    np.copyto(a_cmd, -state.brake_mps2.ravel(), where=active)
 
     on_lane = lane >= 0
-    v0 = state.v0_mps.ravel()
-    walker = np.clip((v0 - v) / DT_S, -params.walker_decel_max_mps2, params.walker_accel_max_mps2)
-    a_cmd = np.where(on_lane, a_cmd, walker)
+    free = np.flatnonzero(~on_lane)
+    if free.size:  # walkers head for their desired pace
+        v_free = v[free]
+        a_cmd[free] = np.clip((state.v0_mps.ravel()[free] - v_free) / DT_S,
+                              -params.walker_decel_max_mps2, params.walker_accel_max_mps2)
     a_prev = state.a_mps2.ravel()
     jerk = state.jerk_max_mps3.ravel() * DT_S
-    a_lim = np.minimum(np.maximum(a_cmd, a_prev - jerk), a_prev + jerk)
-    v_new = np.maximum(v + a_lim * DT_S, 0.0)
-    a_eff = (v_new - v) / DT_S
-    dist = 0.5 * (v + v_new) * DT_S
+    np.maximum(a_cmd, a_prev - jerk, out=a_cmd)
+    a_lim = np.minimum(a_cmd, np.add(a_prev, jerk, out=jerk), out=a_cmd)
+    v_new = np.multiply(a_lim, DT_S, out=a_lim)
+    np.add(v, v_new, out=v_new)
+    np.maximum(v_new, 0.0, out=v_new)
+    a_eff = np.subtract(v_new, v)
+    np.divide(a_eff, DT_S, out=a_eff)
+    dist = np.add(v, v_new)
+    np.multiply(dist, 0.5, out=dist)
+    np.multiply(dist, DT_S, out=dist)
 
     omega = state.lat_omega_radps.ravel()
     vd = state.vd_mps.ravel()
@@ -77,18 +85,21 @@ def step(state: SimState, action: EgoAction, params: SimParams) -> SimState:
     s_new = state.s_m.ravel() + np.where(on_lane, dist, 0.0)
 
     li = np.maximum(lane, 0)
-    h = road.heading_rad[li]
-    ch, sh = road.cos_heading[li], road.sin_heading[li]
-    ox, oy = road.origin_xy_m[li, 0], road.origin_xy_m[li, 1]
-    yaw_old = state.yaw_rad.ravel()
-    x_new = ox + s_new * ch - d_new * sh
-    y_new = oy + s_new * sh + d_new * ch
-    yaw_new = h + np.arctan2(vd_new, np.maximum(v_new, 1.0))
-    free = np.flatnonzero(~on_lane)
+    ch, sh = np.take(road.cos_heading, li), np.take(road.sin_heading, li)
+    x_new = np.take(road.origin_xy_m[:, 0], li)
+    x_new += s_new * ch
+    x_new -= d_new * sh
+    y_new = np.take(road.origin_xy_m[:, 1], li)
+    y_new += s_new * sh
+    y_new += d_new * ch
+    yaw_new = np.take(road.heading_rad, li)
+    turning = np.flatnonzero(vd_new)  # atan2(0, v > 0) is 0: the rest keep the lane heading
+    yaw_new[turning] += np.arctan2(vd_new[turning], np.maximum(v_new[turning], 1.0))
     if free.size:  # walkers keep their heading
-        x_new[free] = state.x_m.ravel()[free] + dist[free] * np.cos(yaw_old[free])
-        y_new[free] = state.y_m.ravel()[free] + dist[free] * np.sin(yaw_old[free])
-        yaw_new[free] = yaw_old[free]
+        yaw_old = state.yaw_rad.ravel()[free]
+        x_new[free] = state.x_m.ravel()[free] + dist[free] * np.cos(yaw_old)
+        y_new[free] = state.y_m.ravel()[free] + dist[free] * np.sin(yaw_old)
+        yaw_new[free] = yaw_old
     gone = on_lane & (s_new > road.length_m[li] + params.lane_end_margin_m)
     valid = state.valid.ravel() & ~gone
 
@@ -98,7 +109,7 @@ def step(state: SimState, action: EgoAction, params: SimParams) -> SimState:
         x_m=x_new.reshape(shape), y_m=y_new.reshape(shape), yaw_rad=yaw_new.reshape(shape),
         v_mps=v_new.reshape(shape), a_mps2=a_eff.reshape(shape), s_m=s_new.reshape(shape),
         d_m=d_new.reshape(shape), vd_mps=vd_new.reshape(shape), lane=lane.reshape(shape),
-        valid=valid.reshape(shape))
+        valid=valid.reshape(shape), lane_order_hint=index.entry_id)
 
 
 def _lane_accel(state: SimState, index: LaneIndex, params: SimParams) -> F64:
