@@ -52,6 +52,9 @@ class Recorder:
         self._inflight: list[Future[WrittenSnapshot | None]] = []
         self._rx: dict[str, tuple[Counter, Counter]] = {}
         self._trigger_topics = frozenset({cfg.topics.vehicle_state, cfg.topics.model_scores})
+        self._settle_ns = round(cfg.sources.max_latency_s * NS)
+        # Windows already cut, newest last: a message that belongs to one arrived too late for it.
+        self._cut: list[tuple[int, int]] = []
 
     def _evicted(self, topic: str, cause: str) -> None:
         self.metrics.evictions.labels(topic=topic, cause=cause).inc()
@@ -92,6 +95,8 @@ class Recorder:
             self.metrics.gaps.labels(topic=topic).inc()
             if verdict.missing > counted_before:
                 self.metrics.drop("source", "missed_sample", verdict.missing - counted_before)
+        if self._cut:
+            self._count_if_late(topic, verdict.t_ns)
         if not self.buffer.append(verdict.t_ns, msg):
             self.metrics.drop("buffer", "no_room")
             return
@@ -116,11 +121,21 @@ class Recorder:
             log.info("trigger fired", extra={"trigger": event.name, "kind": event.kind.value,
                                              "t_ns": event.t_ns, "window": [window.start_ns, window.end_ns]})
         if msg.topic == self.cfg.topics.vehicle_state:
-            for window in self.planner.due(t_ns):
+            # Wait ``max_latency_s`` past the window's end for the slower sensors (see SourcesConfig).
+            for window in self.planner.due(t_ns - self._settle_ns):
                 self.cut(window)
+
+    def _count_if_late(self, topic: str, t_ns: int) -> None:
+        """Count a message that belongs to an already cut window: that snapshot will lack it."""
+        horizon = t_ns - round(self.cfg.buffer.max_age_s * NS)
+        self._cut = [w for w in self._cut if w[1] >= horizon]
+        if any(start <= t_ns <= end for start, end in self._cut):
+            self.metrics.drop("snapshot", "late")
+            log.debug("message arrived after its window was cut", extra={"topic": topic, "t_ns": t_ns})
 
     def cut(self, window: PendingWindow) -> Future[WrittenSnapshot | None]:
         """Take the window's messages from the buffer now and write them on the writer thread."""
+        self._cut.append((window.start_ns, window.end_ns))
         items = self.buffer.window(window.start_ns, window.end_ns)
         fut = self._writer.submit(self._write, window, items)
         self._inflight = [f for f in self._inflight if not f.done()] + [fut]

@@ -20,11 +20,18 @@ DEFAULT_RATES_HZ = {"camera/front": 30.0, "lidar/top": 10.0, "imu": 200.0,
 
 @dataclass(frozen=True)
 class SourcesConfig:
-    """ZeroMQ endpoints the recorder connects its SUB socket to."""
+    """ZeroMQ endpoints the recorder connects its SUB socket to.
+
+    ``max_latency_s``: how much later than the vehicle-state stream any sensor's messages may arrive
+    (a camera behind its encoder, a LiDAR finishing its sweep). A trigger window is cut once the
+    vehicle-state time has passed its end by this much, so late sensors' last messages are in it;
+    a message that still arrives after its window was cut is counted as ``drops{stage="snapshot"}``.
+    """
 
     endpoints: tuple[str, ...] = ("tcp://127.0.0.1:5555",)
     rcvhwm: int = 100_000
     max_payload_bytes: int = 64 * 1024 * 1024
+    max_latency_s: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.endpoints:
@@ -34,6 +41,7 @@ class SourcesConfig:
                 raise ValueError(f"endpoints: {ep!r} is not a ZeroMQ endpoint like tcp://host:port")
         positive("rcvhwm", self.rcvhwm)
         positive("max_payload_bytes", self.max_payload_bytes)
+        non_negative("max_latency_s", self.max_latency_s)
 
 
 @dataclass(frozen=True)

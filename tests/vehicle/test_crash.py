@@ -26,6 +26,7 @@ vehicle_id = "crash-car"
 data_dir = "{data}"
 [sources]
 endpoints = ["{endpoint}"]
+max_latency_s = 0.0  # one publisher sends every topic in order: nothing arrives late
 [timesync]
 expected_hz = {{}}
 [triggers.sample]

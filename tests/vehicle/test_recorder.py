@@ -8,6 +8,7 @@ from pathlib import Path
 import zmq
 
 from shared.messages import SensorMessage
+from shared.payloads import VehicleState, encode_small
 from shared.snapshot import SnapshotReader, read_sidecar, sha256_file
 from tests.vehicle.conftest import NS, build_drive, decode_h265, make_config, wait_subscriber
 from vehicle.metrics import VehicleMetrics
@@ -151,3 +152,47 @@ def test_each_lost_message_is_counted_once(tmp_path: Path, xpub: tuple[zmq.Socke
     assert metrics.value("avdata_vehicle_stream_gaps_total", {"topic": "imu"}) == 4, "every gap is still an event"
     rec.close()
     queue.close()
+
+
+def _state(t_ns: int, seq: int, accel_mps2: float) -> SensorMessage:
+    body = encode_small(VehicleState(0.0, 0.0, 0.0, 15.0, accel_mps2, 0.0, 0.0, True))
+    return SensorMessage("vehicle_state", "vs", t_ns, t_ns, seq, "vehicle_state_v1", body)
+
+
+def _camera(t_ns: int, seq: int) -> SensorMessage:
+    return SensorMessage("camera/front", "cam", t_ns, t_ns, seq, "h265", b"\x00" * 64, keyframe=True)
+
+
+def test_the_cut_waits_for_slower_sensors_and_counts_what_comes_later(tmp_path: Path) -> None:
+    """Cameras arrive behind vehicle state (encoder latency): the window is cut only once vehicle
+    state is ``max_latency_s`` past its end, so a camera frame 0.3 s late is in the snapshot; one
+    that arrives after the cut is counted as ``drops{stage="snapshot", reason="late"}``."""
+    cfg = make_config(tmp_path, sources={"max_latency_s": 0.5})
+    metrics = VehicleMetrics()
+    queue = UploadQueue(cfg.queue_path, cfg.snapshots_dir, cfg.queue.max_bytes)
+    recorder = Recorder(cfg, metrics, queue)
+    t0, step = 1_700_000_000 * NS, NS // 50
+    try:
+        # 3 s of vehicle state at 50 Hz, braking hard from 1 s: the rule fires at 1.2 s, window [0.2 s, 2.2 s].
+        late_frames: dict[int, SensorMessage] = {}
+        for k in range(150):
+            t = t0 + k * step
+            recorder.ingest(_state(t, k, -6.0 if k >= 50 else 0.0))
+            if k % 5 == 0:  # a 10 Hz camera whose frames arrive 0.3 s after they were taken
+                late_frames[t + 15 * step] = _camera(t, k // 5)
+            for due in [d for d in late_frames if d <= t]:
+                recorder.ingest(late_frames.pop(due))
+        straggler = _camera(t0 + 2 * NS, 999)  # taken inside the window, delivered after the cut
+        recorder.ingest(straggler)
+        snaps = [f.result(10) for f in recorder._inflight]
+    finally:
+        recorder.close()
+        queue.close()
+    (snap,) = [s for s in snaps if s is not None]
+    (event,) = snap.manifest.triggers
+    cam = snap.manifest.channel("camera/front")
+    assert cam is not None
+    # Every frame taken in [start, end] is in, including those delivered up to 0.3 s after `end`.
+    in_window = [t for t in range(t0, t0 + 150 * step, 5 * step) if event.start_ns <= t <= event.end_ns]
+    assert cam.count == len(in_window) and cam.last_ns == max(in_window)
+    assert metrics.value("avdata_vehicle_drops_total", {"stage": "snapshot", "reason": "late"}) == 1

@@ -62,6 +62,7 @@ vehicle_id = "replay-car"
 data_dir = "{tmp_path / 'data'}"
 [sources]
 endpoints = ["{endpoint}"]
+max_latency_s = 0.0  # one replayer sends every topic in recording order: nothing arrives late
 [triggers.hard_brake]
 kind = "hard_brake"
 decel_mps2 = 1.6
@@ -200,9 +201,9 @@ def test_recorder_windows_run_on_message_time_unless_clocks_are_corrected(tmp_pa
     correction on, buffered times follow the fitted receive clock: the 1.6 s of real braking
     shrinks to 0.16 s, below ``min_duration_s``, and nothing fires; hence ``check_speed``.
     """
-    cfg = make_config(tmp_path, timesync={"correct": correct}, triggers={"hard_brake": {
-        "kind": "hard_brake", "decel_mps2": 1.6, "min_duration_s": 0.3, "pre_s": 30.0, "post_s": 1.0,
-        "cooldown_s": 0.0}})
+    cfg = make_config(tmp_path, timesync={"correct": correct}, sources={"max_latency_s": 0.0}, triggers={
+        "hard_brake": {"kind": "hard_brake", "decel_mps2": 1.6, "min_duration_s": 0.3, "pre_s": 30.0,
+                       "post_s": 1.0, "cooldown_s": 0.0}})
     metrics = VehicleMetrics()
     queue = UploadQueue(cfg.queue_path, cfg.snapshots_dir, cfg.queue.max_bytes)
     recorder = Recorder(cfg, metrics, queue)
