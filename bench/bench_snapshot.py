@@ -73,7 +73,10 @@ def _latencies(tmp: Path, windows: int, pre_s: float, post_s: float, sweep_bytes
     makes the recorder cut it) and stops when the snapshot is fsynced, renamed and queued for
     upload. The next window starts only then, so each figure is one trigger's latency, not a queue.
     """
+    # max_latency_s = 0: the figure starts at the cut decision; in service the cut comes
+    # [sources] max_latency_s of vehicle time after the window's end, by design (late sensors).
     cfg = load_config(None, {"vehicle_id": "bench", "data_dir": str(tmp / "lat"), "timesync": {"expected_hz": {}},
+                             "sources": {"max_latency_s": 0.0},
                              "buffer": {"max_age_s": pre_s + post_s + 2.0},
                              "triggers": {"hb": {"kind": "hard_brake", "min_duration_s": 0.0, "cooldown_s": 0.1,
                                                  "pre_s": pre_s, "post_s": post_s}}})

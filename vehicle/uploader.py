@@ -15,13 +15,13 @@ import base64
 import contextlib
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import aiohttp
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-from tenacity import wait_exponential_jitter as backoff
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from vehicle.config import UploaderConfig
 from vehicle.errors import ChecksumMismatch, PermanentUploadError, RetryableUploadError, UploadError
@@ -91,16 +91,30 @@ class TusUploader:
         self.bucket = TokenBucket(cfg.max_bytes_per_s)
         self.headers = {"Tus-Resumable": "1.0.0", "X-Avdata-Vehicle": vehicle_id,
                         "Authorization": f"Bearer {cfg.token}"}
+        # Failed attempts since the server last confirmed progress. Backoff and the attempt limit
+        # count these, not all attempts of the upload: on a link that drops every few MB, each cut
+        # after progress is a fresh failure, so a long upload neither slows down nor runs out.
+        self._stalled = 0
+        self._rng = random.Random()
+
+    def _backoff_s(self, _: RetryCallState) -> float:
+        """Exponential in the stalled attempts, capped, with "equal jitter" (half fixed, half random)."""
+        self._stalled += 1
+        delay: float = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * 2.0 ** (self._stalled - 1))
+        return delay * (0.5 + 0.5 * self._rng.random())
+
+    def _give_up(self, _: RetryCallState) -> bool:
+        # tenacity computes the wait (which counts this failure in ``_stalled``) before asking here.
+        return self._stalled >= self.cfg.max_attempts
 
     async def upload(self, snapshot_id: str) -> UploadResult:
         """Deliver one queued snapshot, retrying transient failures; raises :class:`UploadError`."""
         for _ in range(MAX_CHECKSUM_RESTARTS):
+            self._stalled = 0
             try:
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception_type(RetryableUploadError), reraise=True,
-                    stop=stop_after_attempt(self.cfg.max_attempts), before_sleep=self._count_retry,
-                    wait=backoff(multiplier=self.cfg.backoff_initial_s, jitter=self.cfg.backoff_initial_s,
-                                 max=self.cfg.backoff_max_s),
+                    stop=self._give_up, before_sleep=self._count_retry, wait=self._backoff_s,
                 ):
                     with attempt:
                         return await self._attempt(snapshot_id)
@@ -180,6 +194,7 @@ class TusUploader:
                     self.metrics.bytes_sent.inc(len(chunk))
                     offset = int(resp.headers.get("Upload-Offset", str(offset + len(chunk))))
                     self.queue.set_offset(entry.snapshot_id, offset)
+                    self._stalled = 0
                     if offset >= entry.size_bytes:
                         segs = tuple(s for s in resp.headers.get("X-Avdata-Segments", "").split(",") if s)
                         return UploadResult(entry.snapshot_id, False, segs, sent)

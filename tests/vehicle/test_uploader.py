@@ -93,6 +93,27 @@ async def test_resumes_after_the_link_is_cut_resending_at_most_one_chunk(env: En
     assert env.metrics.value("avdata_vehicle_upload_retries_total", {"cause": "RetryableUploadError"}) == 2
 
 
+async def test_a_link_that_drops_often_still_delivers_when_each_cut_follows_progress(env: Env) -> None:
+    """Backoff and the attempt limit count failures since the last confirmed progress: four cuts,
+    each after at least one more chunk got through, deliver with max_attempts=3 (a limit on all
+    attempts of the upload would have given up after the third cut)."""
+    env.state.cut_after_bytes = [int(CHUNK * 1.5) * k for k in range(1, 5)]
+    result = await env.uploader(max_attempts=3).upload(env.snap.manifest.snapshot_id)
+    assert not result.duplicate
+    assert env.state.stored[("car-1", env.snap.manifest.sha256)] == env.snap.path.read_bytes()
+    assert env.metrics.value("avdata_vehicle_upload_retries_total", {"cause": "RetryableUploadError"}) == 4
+
+
+async def test_no_progress_gives_up_after_max_attempts(env: Env) -> None:
+    """A server that answers 503 to every PATCH: progress never comes, so max_attempts ends it."""
+    env.state.fail_statuses = [503] * 10
+    entry = env.queue.entries()[0]
+    assert await env.uploader(max_attempts=3).deliver(entry) is None  # deferred to a later round
+    assert env.state.patches == 3
+    saved = env.queue.get(entry.snapshot_id)
+    assert saved is not None and saved.state != "done"
+
+
 async def test_restart_resumes_from_the_persisted_upload_url(env: Env) -> None:
     env.state.cut_after_bytes = [CHUNK * 3 + 10]
     first = env.uploader(max_attempts=1)
