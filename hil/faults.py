@@ -92,26 +92,24 @@ def run_faults(cfg: FaultConfig, progress: Callable[[str], None] | None = None) 
              f"that cuts every {plan.cut_after_bytes} bytes")
         sim.start()
         reached = _wait_progress(rig, 1, cfg.timeout_s, [vehicle, cloud, link])
-        if plan.kill_vehicle:
-            reached = _wait_progress(rig, reached + plan.progress_bytes, cfg.timeout_s, [vehicle, cloud, link])
-            vehicle.signal(signal.SIGKILL)
-            codes["vehicle (killed)"] = vehicle.wait(10)
-            note(f"kill -9 of the vehicle service at offset {reached}")
-            vehicle = rig.vehicle("vehicle-restarted")
-            procs.append(vehicle)
-            vehicle.start().wait_ready(30)
-        if plan.kill_cloud:
-            reached = _wait_progress(rig, reached + plan.progress_bytes, cfg.timeout_s, [vehicle, cloud, link])
-            cloud.signal(signal.SIGKILL)
-            codes["cloud (killed)"] = cloud.wait(10)
-            note(f"kill -9 of the cloud daemon at offset {reached}")
-            cloud = rig.cloud("cloud-restarted")
-            procs.append(cloud)
-            cloud.start().wait_ready(30)
+        # Each kill waits for more confirmed progress, then SIGKILLs one service and starts it again.
+        steps = [("vehicle", "the vehicle service", plan.kill_vehicle, rig.vehicle),
+                 ("cloud", "the cloud daemon", plan.kill_cloud, rig.cloud)]
+        live = {"vehicle": vehicle, "cloud": cloud}
+        for key, label, enabled, factory in steps:
+            if not enabled:
+                continue
+            reached = _wait_progress(rig, reached + plan.progress_bytes, cfg.timeout_s, [*live.values(), link])
+            live[key].signal(signal.SIGKILL)
+            codes[f"{key} (killed)"] = live[key].wait(10)
+            note(f"kill -9 of {label} at offset {reached}")
+            live[key] = factory(f"{key}-restarted")
+            procs.append(live[key])
+            live[key].start().wait_ready(30)
         codes["sim"] = sim.wait(d.duration_s + 60)
         if codes["sim"] != 0:
             raise ProcessFailed(f"simulator exited with {codes['sim']}\n{sim.log_tail()}")
-        segments = rig.wait_for_segments(1, cfg.timeout_s, [vehicle, cloud, link])
+        segments = rig.wait_for_segments(1, cfg.timeout_s, [*live.values(), link])
         note(f"{len(segments)} segment(s) stored")
     except ProcessFailed as exc:
         raise DemoFailed(str(exc) + "\n" + "\n".join(p.log_tail(15) for p in procs)) from exc

@@ -84,7 +84,7 @@ def test_missing_ray_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.slow
 def test_local_ray_gives_the_same_results_as_the_pool() -> None:
-    ray = pytest.importorskip("ray")
+    ray = pytest.importorskip("ray", reason="ray is an optional extra (pip install avdata[ray]); it is pinned in requirements.lock")
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     items = seeded_items(99, 12)
     pooled = run_sweep(rare_event_run, items, workers=2, chunk_size=4)
