@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from cloud_ingest.calibration_nuscenes import import_nuscenes
 from cloud_ingest.errors import CalibrationFormatError, InvalidCalibration
 from cloud_ingest.geometry import FloatArray, quat_to_matrix, se3, se3_compose, se3_inverse
 from shared.calibration import CalibrationBundle, CameraIntrinsics, SensorExtrinsics
+from shared.errors import ContractError
 
 #: KITTI object-benchmark images are 1242x375 for most sequences; the real size is read from the
 #: sibling ``image_2/<frame>.png`` when it is there.
@@ -155,12 +157,25 @@ def import_av2(path: Path, vehicle_id: str, version: str, valid_from_ns: int,
 
 Importer = Callable[[Path, str, str, int, "int | None"], CalibrationBundle]
 #: Format name (the ``--format`` of ``avdata-cloud calib import``) → importer.
-FORMATS: dict[str, Importer] = {"kitti": import_kitti, "nuscenes": import_nuscenes, "av2": import_av2}
+def import_avdata(path: Path, vehicle_id: str, version: str, valid_from_ns: int,
+                  valid_to_ns: int | None) -> CalibrationBundle:
+    """Our own format: one ``avdata.CalibrationBundle`` envelope (what ``avdata-sim calibration``
+    writes). Vehicle, version and validity come from the command line, like the other formats."""
+    try:
+        bundle = CalibrationBundle.decode(path.read_bytes())
+    except ContractError as exc:
+        raise CalibrationFormatError(f"{path.name}: not an avdata calibration bundle: {exc}") from exc
+    return replace(bundle, vehicle_id=vehicle_id, version=version, valid_from_ns=valid_from_ns,
+                   valid_to_ns=valid_to_ns)
+
+
+FORMATS: dict[str, Importer] = {"kitti": import_kitti, "nuscenes": import_nuscenes, "av2": import_av2,
+                                "avdata": import_avdata}
 
 
 def import_calibration(path: Path | str, fmt: str, vehicle_id: str, version: str, valid_from_ns: int,
                        valid_to_ns: int | None = None) -> CalibrationBundle:
-    """Read ``path`` in format ``fmt`` (``kitti`` | ``nuscenes`` | ``av2``) into a validated bundle.
+    """Read ``path`` in format ``fmt`` (``kitti`` | ``nuscenes`` | ``av2`` | ``avdata``) into a validated bundle.
 
     ``path`` is the KITTI ``calib/<frame>.txt``, the nuScenes (mmdetection3d) info ``.pkl``, or the
     AV2 log (or ``calibration/``) directory. Raises :class:`CalibrationFormatError` for an unknown

@@ -34,14 +34,19 @@ def _fmt_ns(t_ns: int) -> str:
 def print_segments(result: DemoResult, console: Console) -> None:
     table = Table(title=f"{len(result.segments)} segment(s) ingested", show_lines=True)
     table.add_column("segment", min_width=36, overflow="fold")
-    for col in ("vehicle", "trigger", "time range (UTC)", "messages per sensor"):
+    for col in ("vehicle", "trigger", "time range (UTC)", "calibration", "messages per sensor"):
         table.add_column(col, no_wrap=True)
     for seg in result.segments:
         triggers = ", ".join(t["kind"] for t in seg["triggers"])
         length_s = (seg["end_ns"] - seg["start_ns"]) / 1e9
         span = f"{_fmt_ns(seg['start_ns'])} → {_fmt_ns(seg['end_ns'])}\n({length_s:.1f} s)"
-        counts = "\n".join(f"{s['topic']}: {s['count']}" for s in seg["streams"])
-        table.add_row(seg["segment_id"], seg["vehicle_id"], triggers, span, counts)
+        by_topic: dict[str, str] = {}
+        for ref in seg["streams"]:  # a calibrated stream comes first; its raw twin is not repeated
+            note = " (calibrated)" if ref["object_key"].startswith("processed/") else ""
+            by_topic.setdefault(ref["topic"], f"{ref['topic']}: {ref['count']}{note}")
+        counts = "\n".join(by_topic.values())
+        table.add_row(seg["segment_id"], seg["vehicle_id"], triggers, span, seg.get("calibration_version") or "none",
+                      counts)
     console.print(table)
 
 

@@ -70,6 +70,12 @@ class Rig:
         cloud = tool("avdata-cloud")
         self.token = _run([cloud, "vehicles", "add", drive.vehicle_id, "--data-dir", str(self.cloud_dir)])
         self.operator_token = _run([cloud, "operators", "add", "bench-operator", "--data-dir", str(self.cloud_dir)])
+        # The synthetic rig's calibration, registered as a fleet operator would, so segments carry it
+        # and their LiDAR is motion-compensated in processed/.
+        calib = self.workdir / "rig-calibration.msgpack"
+        _run([tool("avdata-sim"), "calibration", "--vehicle", drive.vehicle_id, "--out", str(calib)])
+        _run([cloud, "calib", "import", "--format", "avdata", "--vehicle", drive.vehicle_id, "--version", "sim-rig-1",
+              "--valid-from-ns", "0", str(calib), "--data-dir", str(self.cloud_dir)])
         self.vehicle_toml = self.workdir / "vehicle.toml"
         self.vehicle_toml.write_text(self._vehicle_toml())
 
@@ -161,4 +167,7 @@ backoff_max_s = 2.0
         """The parts of a segment the bench prints and its tests check."""
         segment = self.get_json(f"/segments/{row['segment_id']}")["segment"]
         streams = [ref for name in _STREAM_FIELDS for ref in segment.get(name, [])]
-        return {**row, "triggers": segment["triggers"], "streams": streams, "source": segment["source"]}
+        calibration = segment.get("calibration") or {}
+        return {**row, "triggers": segment["triggers"], "streams": streams, "source": segment["source"],
+                "calibration_version": calibration.get("version", ""),
+                "lidar_refs": [r["object_key"] for r in segment.get("lidar_sweeps", [])]}

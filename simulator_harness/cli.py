@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,7 +28,7 @@ from simulator_harness.publisher import PublishConfig, Publisher
 from simulator_harness.scenario import ScenarioError, load, taxonomy_cell
 from simulator_harness.scene_sensors import rollout_track, scene_rig
 from simulator_harness.sensors.base import Sensor
-from simulator_harness.sensors.rig import demo_rig
+from simulator_harness.sensors.rig import demo_calibration, demo_rig
 from simulator_harness.sensors.suite import full_suite
 
 log = logging.getLogger("simulator_harness.cli")
@@ -162,6 +163,22 @@ def _coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_calibration_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vehicle", required=True, help="vehicle id the bundle is for")
+    p.add_argument("--out", type=Path, required=True, help="file to write (an avdata.CalibrationBundle envelope)")
+    p.add_argument("--version", default="sim-rig-1", help="calibration version name")
+
+
+def _calibration(args: argparse.Namespace) -> int:
+    bundle = replace(demo_calibration(args.vehicle, valid_from_ns=0), version=args.version)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_bytes(bundle.encode())
+    tmp.replace(args.out)
+    print(f"{bundle.vehicle_id}\t{bundle.version}\tcameras={len(bundle.cameras)}\tsensors={len(bundle.extrinsics)}"
+          f"\t-> {args.out}")
+    return 0
+
+
 def _cell_counts(cells: list[tuple[str, ...]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for cell in cells:
@@ -195,6 +212,12 @@ COMMANDS: dict[str, Command] = {
                     commands.add_risk, commands.run_risk),
     "coverage": Command("count specs per ODD cell, list uncovered cells and write a heatmap PNG",
                         _add_coverage_arguments, _coverage),
+    "calibration": Command(
+        "write the calibration of the synthetic sensor rig (for avdata-cloud calib import --format avdata)",
+        _add_calibration_arguments, _calibration,
+        "Write the camera intrinsics and the camera and LiDAR extrinsics of the demo rig as an "
+        "avdata.CalibrationBundle envelope, valid from t=0, so the cloud can attach it to the demo's "
+        "segments and motion-compensate its LiDAR."),
 }
 
 

@@ -202,3 +202,21 @@ def test_import_calibration_entry_point(tmp_path: Path) -> None:
     with pytest.raises(CalibrationNotFound, match="no camera 'image_2'"):
         find_camera(registry.valid_at("car", 301), "image_2")
     db.close()
+
+
+def test_avdata_format_round_trips_with_the_command_line_identity(tmp_path: Path) -> None:
+    """What `avdata-sim calibration` writes: vehicle, version and validity come from the command line."""
+    from shared.calibration import CameraIntrinsics, SensorExtrinsics
+
+    written = CalibrationBundle(
+        "whatever", "v0", 0, None, cameras=(CameraIntrinsics("camera/front", 640, 360, 500.0, 500.0, 320.0, 180.0),),
+        extrinsics=(SensorExtrinsics("camera/front", (0.5, -0.5, 0.5, -0.5), (1.5, 0.0, 1.4)),
+                    SensorExtrinsics("lidar/top", (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.8))))
+    path = tmp_path / "rig.msgpack"
+    path.write_bytes(written.encode())
+    bundle = import_calibration(path, "avdata", "car-9", "rig-7", 1_000, 2_000)
+    assert (bundle.vehicle_id, bundle.version, bundle.valid_from_ns, bundle.valid_to_ns) == ("car-9", "rig-7", 1_000, 2_000)
+    assert bundle.cameras and {e.sensor_id for e in bundle.extrinsics} >= {c.sensor_id for c in bundle.cameras}
+    (tmp_path / "bad.msgpack").write_bytes(b"\x93\x01\x02")
+    with pytest.raises(CalibrationFormatError, match="not an avdata calibration bundle"):
+        import_calibration(tmp_path / "bad.msgpack", "avdata", "car-9", "rig-7", 0)

@@ -84,5 +84,24 @@ def test_stored_sha256_equals_the_vehicles(demo: DemoResult) -> None:
     assert demo.segments[0]["snapshot_sha256"] == vehicle_sha
 
 
+def test_the_rig_calibration_is_attached_and_the_lidar_motion_compensated(demo: DemoResult) -> None:
+    """The rig imports the simulator's calibration (avdata-sim calibration → avdata-cloud calib import);
+    the segment carries it and its LiDAR ref points at the calibrated sweeps in processed/."""
+    import time
+
+    seg = demo.segments[0]
+    assert seg["calibration_version"] == "sim-rig-1"
+    (key,) = seg["lidar_refs"]
+    assert key.startswith("processed/") and key.endswith("calibrated.mcap")
+    path = demo.cloud_dir / "store" / key
+    deadline = time.monotonic() + 30  # written by the daemon's background worker after the ack
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with SnapshotReader(path) as reader:
+        sweeps = [m for _, m in reader.messages(["lidar/top"])]
+    want = next(s["count"] for s in seg["streams"] if s["topic"] == "lidar/top")
+    assert len(sweeps) == want > 0
+
+
 def test_services_shut_down_cleanly(demo: DemoResult) -> None:
     assert demo.exit_codes == {"sim": 0, "vehicle": 0, "cloud": 0}
