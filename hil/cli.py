@@ -51,8 +51,8 @@ def print_segments(result: DemoResult, console: Console) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    # A pipe or CI log gets 120 columns, enough for a full segment id; a terminal keeps its own width.
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    # A pipe or CI log gets 150 columns, enough for the whole table; a terminal keeps its own width.
+    console = Console(width=None if sys.stdout.isatty() else 150)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="avdata-demo-"))
     t0 = time.monotonic()
     try:
@@ -67,7 +67,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_faults(args: argparse.Namespace) -> int:
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 150)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="avdata-faults-"))
     t0 = time.monotonic()
     plan = FaultPlan(rate_kbps=args.rate_kbps, cut_after_bytes=args.cut_after_bytes)
