@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared vehicle cloud_ingest simulator_harness hil
+	$(BIN)/mypy shared vehicle cloud_ingest simulator_harness hil tests bench
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

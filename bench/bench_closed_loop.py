@@ -23,9 +23,9 @@ from bench.common import Figure, main_for
 from simulator_harness.closed_loop import (
     IDMEgo,
     IDMParams,
-    Recorder,
     SimParams,
     SimState,
+    TrajectoryRecorder,
     build_batch,
     free_flow_spec,
     step,
@@ -45,7 +45,7 @@ def _batch(n_scenarios: int) -> tuple[SimState, SimParams]:
 def _ours(n_scenarios: int, steps: int) -> float:
     state, params = _batch(n_scenarios)
     policy = IDMEgo()
-    recorder = Recorder(state, steps)
+    recorder = TrajectoryRecorder(state, steps)
     t0 = time.perf_counter()
     for _ in range(steps):
         state = step(state, policy.act(state, params), params)

@@ -3,7 +3,7 @@
 Suite: 8 cameras at 30 fps (H.265 from PyAV/libx265, one clip of the real nuScenes front image
 panning, encoded once and looped), 2 LiDARs at 10 Hz (the real nuScenes sweep tiled to ~104k
 points), 5 radars at 20 Hz (64 returns), IMU 200 Hz, GNSS 10 Hz, vehicle state 50 Hz. The
-publisher is :class:`vehicle.replay.Replayer` at speed 1 (real time); the recorder is
+publisher is :class:`vehicle.replay.publish.Replayer` at speed 1 (real time); the recorder is
 ``avdata-vehicle record`` in its own process.
 
 Figures: messages the recorder received vs published (ratio 1.0 = no drop), the recorder's CPU
@@ -33,7 +33,7 @@ from PIL import Image
 from bench.common import Figure, main_for
 from shared.messages import SensorMessage
 from shared.payloads import LIDAR_DTYPE, RADAR_DTYPE, GnssFix, ImuSample, VehicleState, encode_points, encode_small
-from vehicle.replay import Replayer
+from vehicle.replay.publish import Replayer
 
 NS = 1_000_000_000
 REAL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "real" / "nuscenes"

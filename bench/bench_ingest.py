@@ -4,7 +4,7 @@ The daemon (the real ``create_app``, SQLite, local object store) runs on a backg
 this process; a ``requests`` session uploads one large valid snapshot in PATCHes of ``chunk`` bytes.
 Figures: end-to-end MB/s (POST to the durable final 204, ingest included) against SHA-256 MB/s
 over the same file, and p99 PATCH latency against the floor for one chunk (hash + write + fsync).
-The integrity scan runs while the bytes arrive (:mod:`cloud_ingest.mcap_stream`), so the final
+The integrity scan runs while the bytes arrive (:mod:`cloud_ingest.integrity.mcap_stream`), so the final
 PATCH only checks the footer, links the raw object, commits and writes the processed outputs.
 """
 
@@ -29,7 +29,7 @@ from bench.common import Figure, main_for
 from cloud_ingest import auth
 from cloud_ingest.app import create_app, make_runner
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.db import open_db
+from cloud_ingest.storage.metadata.registry import open_db
 from shared.messages import SensorMessage
 from shared.snapshot import SnapshotWriter
 

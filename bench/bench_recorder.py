@@ -13,11 +13,11 @@ import zmq
 
 from bench.common import Figure, main_for
 from shared.messages import SensorMessage
-from vehicle.config import VehicleConfig
+from vehicle.config.tree import VehicleConfig
 from vehicle.metrics import VehicleMetrics
-from vehicle.receiver import Receiver
 from vehicle.recorder import Recorder
-from vehicle.upload_queue import UploadQueue
+from vehicle.sources.receiver import Receiver
+from vehicle.upload.queue import UploadQueue
 
 NS = 1_000_000_000
 

@@ -23,10 +23,10 @@ import aiohttp
 import numpy as np
 
 from bench.common import Figure, main_for
+from bench.loadgen import NS, Job, make_snapshot, run_fleet
+from bench.loadgen_cluster import Cluster, free_port
 from cloud_ingest import auth
-from cloud_ingest.db_postgres import PostgresDB
-from cloud_ingest.loadgen import NS, Job, make_snapshot, run_fleet
-from cloud_ingest.loadgen_cluster import Cluster, free_port
+from cloud_ingest.storage.metadata.postgres import PostgresDB
 
 PG_DSN = os.environ.get("AVDATA_BENCH_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
 NATS_URL = os.environ.get("AVDATA_BENCH_NATS_URL", "nats://127.0.0.1:4222")

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import Figure, main_for
-from simulator_harness.importance import estimate_failure_probability
 from simulator_harness.modes.evaluate import Criteria, evaluate, make_jobs
 from simulator_harness.scenario import load
 from simulator_harness.scenario.variation import apply
+from simulator_harness.stats.importance import estimate_failure_probability
 from simulator_harness.sweep import run_sweep
 
 SUITE = Path(__file__).resolve().parents[1] / "simulator_harness" / "suites" / "regression"

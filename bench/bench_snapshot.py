@@ -19,12 +19,12 @@ from bench.common import Figure, main_for
 from shared.messages import SensorMessage
 from shared.payloads import VehicleState, encode_small
 from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
-from vehicle.config import load_config
+from vehicle.config.tree import load_config
 from vehicle.metrics import VehicleMetrics
 from vehicle.recorder import Recorder
-from vehicle.snapshot_writer import SnapshotMeta, WrittenSnapshot, write_snapshot
-from vehicle.upload_queue import UploadQueue
-from vehicle.windows import PendingWindow
+from vehicle.snapshot.writer import SnapshotMeta, WrittenSnapshot, write_snapshot
+from vehicle.triggers.windows import PendingWindow
+from vehicle.upload.queue import UploadQueue
 
 NS = 1_000_000_000
 

@@ -20,12 +20,12 @@ from hil.link_emulator import LinkEmulator, LinkProfile
 from shared.messages import SensorMessage
 from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
 from tests.vehicle.tus_server import TusState, make_app
-from vehicle.config import UploaderConfig
+from vehicle.config.tree import UploaderConfig
 from vehicle.metrics import VehicleMetrics
-from vehicle.snapshot_writer import SnapshotMeta, write_snapshot
-from vehicle.upload_queue import UploadQueue
-from vehicle.uploader import TusUploader
-from vehicle.windows import PendingWindow
+from vehicle.snapshot.writer import SnapshotMeta, write_snapshot
+from vehicle.triggers.windows import PendingWindow
+from vehicle.upload.queue import UploadQueue
+from vehicle.upload.uploader import TusUploader
 
 NS = 1_000_000_000
 

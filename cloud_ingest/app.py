@@ -23,19 +23,20 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_log import AccessLogger
 
-from cloud_ingest import api, tus
-from cloud_ingest.calibration_registry import CalibrationMetrics, CalibrationRegistry
+from cloud_ingest.api import read as api
+from cloud_ingest.calibration.registry import CalibrationMetrics, CalibrationRegistry
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.db import open_db
 from cloud_ingest.errors import AuthError, IngestError, IntegrityFailure, RateLimited, StorageFull, UploadLocked
 from cloud_ingest.metrics import Metrics
-from cloud_ingest.object_store import open_store
-from cloud_ingest.owner import claim_owner
-from cloud_ingest.ratelimit import RateLimiter
 from cloud_ingest.services import SERVICES, Services
+from cloud_ingest.storage.metadata.registry import open_db
+from cloud_ingest.storage.objects.registry import open_store
 from cloud_ingest.sweeper import run_sweeper
-from cloud_ingest.tus_headers import TUS_VERSION
-from cloud_ingest.upload_store import UploadFiles, disk_error
+from cloud_ingest.tus import handlers as tus
+from cloud_ingest.tus.headers import TUS_VERSION
+from cloud_ingest.tus.owner import claim_owner
+from cloud_ingest.tus.ratelimit import RateLimiter
+from cloud_ingest.tus.upload_store import UploadFiles, disk_error
 
 log = logging.getLogger(__name__)
 CONFIG: web.AppKey[CloudConfig] = web.AppKey("config", CloudConfig)

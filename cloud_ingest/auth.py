@@ -18,8 +18,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from cloud_ingest.db import MetadataDB, OperatorRow, VehicleRow
 from cloud_ingest.errors import AuthError, UploadNotFound
+from cloud_ingest.storage.metadata.protocol import MetadataDB, OperatorRow, VehicleRow
 
 VEHICLE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DUMMY_SALT = b"\0" * 16

@@ -82,7 +82,7 @@ class DBConfig:
 @dataclass(frozen=True)
 class SegmentsConfig:
     """Segment building: snapshots of one vehicle at most ``join_gap_s`` apart are joined while the
-    result stays within the 20-40 s canonical length (see :mod:`cloud_ingest.segment_join`)."""
+    result stays within the 20-40 s canonical length (see :mod:`cloud_ingest.segments.join`)."""
 
     join_gap_s: float = 2.0
 

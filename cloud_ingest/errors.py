@@ -158,3 +158,10 @@ class StorageFull(IngestError):
 
     reason = "insufficient_storage"
     status = 507
+
+
+class UnknownBackend(IngestError, ValueError):
+    """A configuration names a back-end (metadata DB, object store, queue) that no registry holds."""
+
+    reason = "unknown_backend"
+    status = 500

@@ -29,16 +29,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud_ingest import processed
-from cloud_ingest.announce import announce
-from cloud_ingest.calibration_registry import CalibrationStore
-from cloud_ingest.db import SEGMENTS_TOPIC, JoinPlan, MetadataDB, OutboxRow, QuarantineRow, SegmentRow, UploadRecord
+from cloud_ingest.calibration.registry import CalibrationStore
 from cloud_ingest.errors import CalibrationNotFound, IngestError, IntegrityFailure, ObjectExists
-from cloud_ingest.integrity import SnapshotScan, check_scan, scan_snapshot
-from cloud_ingest.object_store import ObjectStore
-from cloud_ingest.processed import utc_date
-from cloud_ingest.segment_builder import SnapshotInfo, build_segments, segment_id
-from cloud_ingest.segment_join import plan_join
+from cloud_ingest.integrity.checks import SnapshotScan, check_scan, scan_snapshot
+from cloud_ingest.processing import complete as processed
+from cloud_ingest.processing.complete import utc_date
+from cloud_ingest.queue.announce import announce
+from cloud_ingest.segments.builder import SnapshotInfo, build_segments, segment_id
+from cloud_ingest.segments.join import plan_join
+from cloud_ingest.storage.metadata.protocol import (
+    SEGMENTS_TOPIC,
+    JoinPlan,
+    MetadataDB,
+    OutboxRow,
+    QuarantineRow,
+    SegmentRow,
+    UploadRecord,
+)
+from cloud_ingest.storage.objects.protocol import ObjectStore
 from shared.calibration import CalibrationBundle
 from shared.errors import ContractError
 from shared.segment import Segment

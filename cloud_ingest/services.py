@@ -13,15 +13,15 @@ from typing import ParamSpec, TypeVar
 from aiohttp import web
 
 from cloud_ingest import auth
-from cloud_ingest.calibration_registry import CalibrationStore
+from cloud_ingest.calibration.registry import CalibrationStore
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.db import MetadataDB, UploadRecord
 from cloud_ingest.errors import UploadLocked
 from cloud_ingest.metrics import Metrics
-from cloud_ingest.object_store import ObjectStore
 from cloud_ingest.pipeline import IngestDeps
-from cloud_ingest.ratelimit import RateLimiter
-from cloud_ingest.upload_store import UploadFiles
+from cloud_ingest.storage.metadata.protocol import MetadataDB, UploadRecord
+from cloud_ingest.storage.objects.protocol import ObjectStore
+from cloud_ingest.tus.ratelimit import RateLimiter
+from cloud_ingest.tus.upload_store import UploadFiles
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,7 +30,7 @@ R = TypeVar("R")
 @dataclass
 class Services:
     """Everything a request handler may touch. ``owner`` names this daemon in upload leases (see
-    :mod:`cloud_ingest.owner`); ``busy`` holds the uploads a request of this daemon is writing or
+    :mod:`cloud_ingest.tus.owner`); ``busy`` holds the uploads a request of this daemon is writing or
     completing (a lease cannot tell two requests of the same owner apart)."""
 
     config: CloudConfig

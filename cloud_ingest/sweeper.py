@@ -5,7 +5,7 @@ The repair pass (:func:`repair_once`) runs once as the daemon starts and then wi
 - *stalled uploads*: in progress with every byte on disk but never ingested (the daemon died
   between the last byte and the commit) are completed, exactly as the final PATCH would have;
 - *processed outputs*: committed segments whose outputs were never marked complete get them
-  (re)written (:func:`cloud_ingest.processed.complete_segments`, idempotent);
+  (re)written (:func:`cloud_ingest.processing.complete.complete_segments`, idempotent);
 - *orphan files*: upload files whose upload is no longer in progress (the daemon died between the
   commit and the unlink), or that never got a row (and are older than a lease), are removed.
 """
@@ -17,11 +17,11 @@ import logging
 import re
 import time
 
-from cloud_ingest import processed
-from cloud_ingest.completion import finish_stalled
-from cloud_ingest.db import IN_PROGRESS
 from cloud_ingest.errors import IngestError, UploadLocked, UploadNotFound
+from cloud_ingest.processing import complete as processed
 from cloud_ingest.services import Services
+from cloud_ingest.storage.metadata.protocol import IN_PROGRESS
+from cloud_ingest.tus.completion import finish_stalled
 
 log = logging.getLogger(__name__)
 _UPLOAD_FILE = re.compile(r"^([0-9a-f]{32})\.(part|ingest)$")

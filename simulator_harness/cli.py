@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from shared import logs
-from simulator_harness import coverage
 from simulator_harness.drive import DriveParams
 from simulator_harness.errors import CoverageError, NoSubscriber, SimConfigError, SimulatorError
 from simulator_harness.modes import commands
@@ -26,10 +25,11 @@ from simulator_harness.modes.evaluate import policy
 from simulator_harness.modes.regress import suite_files
 from simulator_harness.publisher import PublishConfig, Publisher
 from simulator_harness.scenario import ScenarioError, load, taxonomy_cell
-from simulator_harness.scene_sensors import rollout_track, scene_rig
 from simulator_harness.sensors.base import Sensor
 from simulator_harness.sensors.rig import demo_calibration, demo_rig
+from simulator_harness.sensors.scene_rig import rollout_track, scene_rig
 from simulator_harness.sensors.suite import full_suite
+from simulator_harness.stats import coverage
 
 log = logging.getLogger("simulator_harness.cli")
 

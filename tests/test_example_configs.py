@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cloud_ingest.config import CloudConfig
 from shared.config import load
-from vehicle.config import load_config
+from vehicle.config.tree import load_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from shared import logs
 from shared.config import ConfigError
-from vehicle import replay_cli
-from vehicle.config import VehicleConfig, load_config
+from vehicle.config.tree import VehicleConfig, load_config
 from vehicle.errors import MetricsPortError, VehicleError
+from vehicle.replay import cli as replay_cli
 from vehicle.service import VehicleService
-from vehicle.upload_queue import UploadQueue
+from vehicle.upload.queue import UploadQueue
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise VehicleError(f"{args.config.name}: no [inference] table: nothing to run")
             logs.setup("avdata-vehicle-inference", args.log_level or cfg.inference.log_level)
             # Imported here: only this process needs ONNX Runtime (+0.3 s at every start).
-            from vehicle import inference
+            from vehicle.inference import process as inference
 
             return inference.serve(cfg.inference, metrics_host=cfg.metrics.host,
                                    metrics_port=cfg.metrics.inference_port, prog="avdata-vehicle")

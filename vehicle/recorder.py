@@ -1,7 +1,7 @@
 """The recording pipeline: receive → time sync → ring buffer → triggers → windows → snapshots.
 
 :meth:`Recorder.ingest` is the whole per-message path and needs no socket; :meth:`Recorder.poll`
-feeds it from the :class:`vehicle.receiver.Receiver`. Snapshots are written on one writer thread
+feeds it from the :class:`vehicle.sources.receiver.Receiver`. Snapshots are written on one writer thread
 (the window's messages are immutable and shared, not copied), so a long write never stalls
 reception; each finished snapshot is queued for upload before it counts as cut.
 """
@@ -17,16 +17,16 @@ from prometheus_client import Counter
 
 from shared.errors import ContractError
 from shared.messages import SensorMessage
-from vehicle.config import VehicleConfig
+from vehicle.buffer.ring_buffer import RingBuffer
+from vehicle.config.tree import VehicleConfig
 from vehicle.errors import DiskFullError, VehicleError
 from vehicle.metrics import VehicleMetrics
-from vehicle.receiver import Receiver
-from vehicle.ring_buffer import RingBuffer
-from vehicle.snapshot_writer import SnapshotMeta, WrittenSnapshot, write_snapshot
-from vehicle.timesync import TimeSync
-from vehicle.triggers import TriggerEngine
-from vehicle.upload_queue import UploadQueue
-from vehicle.windows import PendingWindow, WindowPlanner
+from vehicle.snapshot.writer import SnapshotMeta, WrittenSnapshot, write_snapshot
+from vehicle.sources.receiver import Receiver
+from vehicle.sources.timesync import TimeSync
+from vehicle.triggers.rules import TriggerEngine
+from vehicle.triggers.windows import PendingWindow, WindowPlanner
+from vehicle.upload.queue import UploadQueue
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000

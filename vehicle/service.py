@@ -26,14 +26,14 @@ import time
 import aiohttp
 
 from shared.sdnotify import Notifier
-from vehicle.config import VehicleConfig
+from vehicle.config.tree import VehicleConfig
 from vehicle.errors import VehicleError
 from vehicle.metrics import VehicleMetrics
-from vehicle.receiver import Receiver
 from vehicle.recorder import Recorder
-from vehicle.snapshot_writer import WrittenSnapshot, recover
-from vehicle.upload_queue import UploadQueue
-from vehicle.uploader import TusUploader
+from vehicle.snapshot.writer import WrittenSnapshot, recover
+from vehicle.sources.receiver import Receiver
+from vehicle.upload.queue import UploadQueue
+from vehicle.upload.uploader import TusUploader
 
 log = logging.getLogger(__name__)
 

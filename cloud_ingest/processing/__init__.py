@@ -11,18 +11,48 @@ from cloud_ingest.processing.calibrate import (
     calibrated_refs,
     compensate_sweep,
     correct_returns,
+    offset_ns,
     with_calibrated_refs,
+)
+from cloud_ingest.processing.complete import (
+    complete_segments,
+    folder,
+    index_doc,
+    mark_superseded,
+    utc_date,
+    write_segment,
 )
 from cloud_ingest.processing.keys import (
     CALIBRATED_OBJECT,
     REPORT_OBJECT,
     calibrated_key,
-    folder,
     report_key,
-    utc_date,
 )
-from cloud_ingest.processing.outputs import needs_calibrated, write_calibrated
+from cloud_ingest.processing.outputs import (
+    BUILDER,
+    needs_calibrated,
+    write_calibrated,
+)
 
-__all__ = ["CALIBRATED_OBJECT", "EXTRAPOLATE_NS", "REPORT_OBJECT", "EgoTrack", "calibrated_key",
-           "calibrated_refs", "compensate_sweep", "correct_returns", "folder", "needs_calibrated",
-           "report_key", "utc_date", "with_calibrated_refs", "write_calibrated"]
+__all__ = [
+    "BUILDER",
+    "CALIBRATED_OBJECT",
+    "EXTRAPOLATE_NS",
+    "REPORT_OBJECT",
+    "EgoTrack",
+    "calibrated_key",
+    "calibrated_refs",
+    "compensate_sweep",
+    "complete_segments",
+    "correct_returns",
+    "folder",
+    "index_doc",
+    "mark_superseded",
+    "needs_calibrated",
+    "offset_ns",
+    "report_key",
+    "utc_date",
+    "with_calibrated_refs",
+    "write_calibrated",
+    "write_segment",
+]

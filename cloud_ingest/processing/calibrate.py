@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cloud_ingest.errors import GeometryError
-from cloud_ingest.geometry import (
+from cloud_ingest.calibration.geometry import (
     EgoPoses,
     FloatArray,
     IntArray,
     motion_compensate,
     radar_ego_velocity_correct,
 )
+from cloud_ingest.errors import GeometryError
 from shared.calibration import CalibrationBundle
 from shared.payloads import LIDAR_DTYPE, RADAR_DTYPE, VehicleState
 from shared.segment import Segment, StreamRef

@@ -29,9 +29,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cloud_ingest.calibration import sensor_pose
+from cloud_ingest.calibration.checks import sensor_pose
 from cloud_ingest.errors import GeometryError, IngestError, ObjectExists
-from cloud_ingest.object_store import LocalObjectStore, ObjectStore
 from cloud_ingest.processing.calibrate import (
     EXTRAPOLATE_NS,
     EgoTrack,
@@ -41,6 +40,8 @@ from cloud_ingest.processing.calibrate import (
     offset_ns,
 )
 from cloud_ingest.processing.keys import CALIBRATED_OBJECT, calibrated_key, report_key
+from cloud_ingest.storage.objects.local import LocalObjectStore
+from cloud_ingest.storage.objects.protocol import ObjectStore
 from shared.calibration import CalibrationBundle
 from shared.errors import ContractError
 from shared.payloads import LIDAR_DTYPE, RADAR_DTYPE, VehicleState, decode_points, decode_small

@@ -111,7 +111,7 @@ class Trajectory:
         return (int(self.x_m.shape[0]), int(self.x_m.shape[1]), int(self.x_m.shape[2]))
 
 
-class Recorder:
+class TrajectoryRecorder:
     """Preallocated ``(S, A, T)`` buffers filled one step at a time; :meth:`result` freezes them."""
 
     _FIELDS = ("x_m", "y_m", "yaw_rad", "v_mps", "a_mps2", "s_m", "d_m", "lane", "valid")

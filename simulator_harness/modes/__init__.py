@@ -1,10 +1,100 @@
 """The harness's three modes: a frozen regression suite, exploratory failure search, and risk
-estimation by importance sampling. Each returns a :class:`simulator_harness.report.Report`."""
+estimation by importance sampling. Each returns a :class:`simulator_harness.modes.report.Report`."""
 
-from simulator_harness.modes.evaluate import POLICIES, Criteria, Job, SweepOptions, evaluate, run_batches
-from simulator_harness.modes.regress import RegressionResult, load_suite, regress, sample_nominal
+from simulator_harness.modes.commands import (
+    DEFAULT_SUITE,
+    EXIT_REGRESSION,
+    add_common,
+    add_regress,
+    add_risk,
+    add_search,
+    run_regress,
+    run_risk,
+    run_search,
+)
+from simulator_harness.modes.evaluate import (
+    POLICIES,
+    Criteria,
+    Job,
+    SweepOptions,
+    evaluate,
+    make_jobs,
+    policy,
+    run_batches,
+    scores,
+)
+from simulator_harness.modes.regress import (
+    SPEC_SUFFIXES,
+    RegressionResult,
+    expand,
+    load_suite,
+    regress,
+    sample_nominal,
+    suite_files,
+)
+from simulator_harness.modes.report import (
+    SCHEMA,
+    VERSION,
+    Cluster,
+    Outcome,
+    Report,
+    ReportError,
+    build_report,
+    cluster_failures,
+    passed_names,
+    to_dict,
+    to_json,
+    to_markdown,
+    write_report,
+)
 from simulator_harness.modes.risk import risk
-from simulator_harness.modes.search import SearchRun, search
+from simulator_harness.modes.search import (
+    SearchRun,
+    SweepEvaluator,
+    search,
+)
 
-__all__ = ["POLICIES", "Criteria", "Job", "RegressionResult", "SearchRun", "SweepOptions", "evaluate",
-           "load_suite", "regress", "risk", "run_batches", "sample_nominal", "search"]
+__all__ = [
+    "DEFAULT_SUITE",
+    "EXIT_REGRESSION",
+    "POLICIES",
+    "SCHEMA",
+    "SPEC_SUFFIXES",
+    "VERSION",
+    "Cluster",
+    "Criteria",
+    "Job",
+    "Outcome",
+    "RegressionResult",
+    "Report",
+    "ReportError",
+    "SearchRun",
+    "SweepEvaluator",
+    "SweepOptions",
+    "add_common",
+    "add_regress",
+    "add_risk",
+    "add_search",
+    "build_report",
+    "cluster_failures",
+    "evaluate",
+    "expand",
+    "load_suite",
+    "make_jobs",
+    "passed_names",
+    "policy",
+    "regress",
+    "risk",
+    "run_batches",
+    "run_regress",
+    "run_risk",
+    "run_search",
+    "sample_nominal",
+    "scores",
+    "search",
+    "suite_files",
+    "to_dict",
+    "to_json",
+    "to_markdown",
+    "write_report",
+]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from simulator_harness.modes.evaluate import POLICIES, Criteria, SweepOptions
 from simulator_harness.modes.regress import load_suite, regress
+from simulator_harness.modes.report import Report, passed_names, write_report
 from simulator_harness.modes.risk import risk
 from simulator_harness.modes.search import search
-from simulator_harness.report import Report, passed_names, write_report
 from simulator_harness.scenario import load, save
 
 #: Exit code of ``regress`` when a scenario that passed in the baseline does not pass now.

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from simulator_harness import metrics
+from simulator_harness.assessment import outcomes as metrics
+from simulator_harness.assessment.plausibility import check
 from simulator_harness.closed_loop import BlindEgo, EgoPolicy, IDMEgo, simulate
 from simulator_harness.errors import SimConfigError
-from simulator_harness.plausibility import check
-from simulator_harness.report import Outcome
+from simulator_harness.modes.report import Outcome
 from simulator_harness.scenario import ScenarioSpec, taxonomy_cell
 from simulator_harness.sweep import run_sweep
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator_harness.generation.perturb import default_variations
 from simulator_harness.modes.evaluate import Criteria, SweepOptions, run_batches
-from simulator_harness.perturb import default_variations
-from simulator_harness.report import Report, build_report
+from simulator_harness.modes.report import Report, build_report
 from simulator_harness.scenario import ScenarioError, ScenarioSpec, apply, load
 from simulator_harness.scenario.spec import Dist, Variation
 

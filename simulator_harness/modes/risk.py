@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator_harness.importance import FailureEstimate, estimate_failure_probability, naive_mc_samples
+from simulator_harness.generation.perturb import Proposal, cem_search, default_variations, log_nominal
 from simulator_harness.modes.evaluate import Criteria, SweepOptions, policy, run_batches
 from simulator_harness.modes.regress import sample_nominal
+from simulator_harness.modes.report import Outcome, Report, build_report
 from simulator_harness.modes.search import SweepEvaluator
-from simulator_harness.perturb import Proposal, cem_search, default_variations, log_nominal
-from simulator_harness.report import Outcome, Report, build_report
 from simulator_harness.scenario import ScenarioError, ScenarioSpec, apply
+from simulator_harness.stats.importance import FailureEstimate, estimate_failure_probability, naive_mc_samples
 
 
 def _estimate_fields(est: FailureEstimate) -> dict[str, Any]:

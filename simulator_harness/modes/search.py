@@ -1,6 +1,6 @@
 """Search mode: exploratory failure search around a seed spec (cross-entropy toward small TTC).
 
-The search is :func:`simulator_harness.perturb.cem_search`, with every batch evaluated through
+The search is :func:`simulator_harness.generation.perturb.cem_search`, with every batch evaluated through
 :func:`simulator_harness.sweep.run_sweep`; the budget is split into ``iterations`` batches. The
 report lists every sample, clusters the failures, and the failing specs come back so they can be
 saved as new regression scenarios.
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator_harness.generation.perturb import SearchResult, cem_search, default_variations
 from simulator_harness.modes.evaluate import Criteria, SweepOptions, policy, run_batches, scores
-from simulator_harness.perturb import SearchResult, cem_search, default_variations
-from simulator_harness.report import Outcome, Report, build_report
+from simulator_harness.modes.report import Outcome, Report, build_report
 from simulator_harness.scenario import ScenarioError, ScenarioSpec, resolve
 
 

@@ -1,7 +1,16 @@
 """Scenario specs: the dataclasses, their TOML/JSON files, variations and the ODD taxonomy."""
 
 from simulator_harness.scenario.errors import ScenarioError
-from simulator_harness.scenario.io import dumps_json, dumps_toml, load, loads_json, loads_toml, save
+from simulator_harness.scenario.io import (
+    dumps_json,
+    dumps_toml,
+    from_dict,
+    load,
+    loads_json,
+    loads_toml,
+    save,
+    to_dict,
+)
 from simulator_harness.scenario.spec import (
     EVENT_PARAMS,
     Actor,
@@ -41,10 +50,12 @@ __all__ = [
     "apply",
     "dumps_json",
     "dumps_toml",
+    "from_dict",
     "load",
     "loads_json",
     "loads_toml",
     "resolve",
     "save",
     "taxonomy_cell",
+    "to_dict",
 ]

@@ -1,10 +1,31 @@
 """Synthetic sensors for the demo drive: camera (H.265), LiDAR, IMU, GNSS and vehicle state."""
 
-from simulator_harness.sensors.base import Capture, Sensor, SensorSpec, sample_rng
-from simulator_harness.sensors.camera import CameraModel, CameraRenderer, i420_planes, i420_to_rgb
-from simulator_harness.sensors.encoder import AccessUnit, H265Encoder, nal_unit_types
-from simulator_harness.sensors.lidar import LidarModel, LidarScanner
+from simulator_harness.sensors.base import (
+    Capture,
+    Sensor,
+    SensorSpec,
+    sample_rng,
+)
+from simulator_harness.sensors.camera import (
+    MAX_GROUND_M,
+    CameraModel,
+    CameraRenderer,
+    i420_planes,
+    i420_to_rgb,
+    yuv,
+)
+from simulator_harness.sensors.encoder import (
+    AccessUnit,
+    H265Encoder,
+    nal_unit_types,
+)
+from simulator_harness.sensors.lidar import (
+    INTENSITY,
+    LidarModel,
+    LidarScanner,
+)
 from simulator_harness.sensors.motion import (
+    GRAVITY_MPS2,
     GnssModel,
     ImuModel,
     enu_to_lat_lon,
@@ -12,6 +33,7 @@ from simulator_harness.sensors.motion import (
     imu_readings,
     vehicle_state_readings,
 )
+from simulator_harness.sensors.radar import RadarModel, radar_returns
 from simulator_harness.sensors.rig import (
     CAMERA_SPEC,
     GNSS_SPEC,
@@ -27,12 +49,92 @@ from simulator_harness.sensors.rig import (
     demo_rig,
     frame_count,
 )
+from simulator_harness.sensors.scene import (
+    Bodies,
+    BodyLidar,
+    Mount,
+)
+from simulator_harness.sensors.scene_rig import (
+    RADAR_SPEC,
+    Precomputed,
+    SceneCamera,
+    SceneLidar,
+    SceneRadar,
+    SceneTrack,
+    rollout_track,
+    scene_rig,
+)
+from simulator_harness.sensors.suite import (
+    CAMERAS,
+    LIDARS,
+    RADAR_RATE_HZ,
+    RADARS,
+    DriveLidar,
+    DriveRadar,
+    LoopedCamera,
+    RtkGnss,
+    drive_bodies,
+    full_suite,
+)
 
 __all__ = [
-    "CAMERA_SPEC", "GNSS_SPEC", "IMU_SPEC", "LIDAR_SPEC", "VEHICLE_STATE_SPEC",
-    "AccessUnit", "CameraModel", "CameraRenderer", "CameraSensor", "Capture", "GnssModel",
-    "GnssSensor", "H265Encoder", "ImuModel", "ImuSensor", "LidarModel", "LidarScanner",
-    "LidarSensor", "Sensor", "SensorSpec", "VehicleStateSensor", "demo_calibration", "demo_rig",
-    "enu_to_lat_lon", "frame_count", "gnss_readings", "i420_planes", "i420_to_rgb",
-    "imu_readings", "nal_unit_types", "sample_rng", "vehicle_state_readings",
+    "CAMERAS",
+    "CAMERA_SPEC",
+    "GNSS_SPEC",
+    "GRAVITY_MPS2",
+    "IMU_SPEC",
+    "INTENSITY",
+    "LIDARS",
+    "LIDAR_SPEC",
+    "MAX_GROUND_M",
+    "RADARS",
+    "RADAR_RATE_HZ",
+    "RADAR_SPEC",
+    "VEHICLE_STATE_SPEC",
+    "AccessUnit",
+    "Bodies",
+    "BodyLidar",
+    "CameraModel",
+    "CameraRenderer",
+    "CameraSensor",
+    "Capture",
+    "DriveLidar",
+    "DriveRadar",
+    "GnssModel",
+    "GnssSensor",
+    "H265Encoder",
+    "ImuModel",
+    "ImuSensor",
+    "LidarModel",
+    "LidarScanner",
+    "LidarSensor",
+    "LoopedCamera",
+    "Mount",
+    "Precomputed",
+    "RadarModel",
+    "RtkGnss",
+    "SceneCamera",
+    "SceneLidar",
+    "SceneRadar",
+    "SceneTrack",
+    "Sensor",
+    "SensorSpec",
+    "VehicleStateSensor",
+    "demo_calibration",
+    "demo_rig",
+    "drive_bodies",
+    "enu_to_lat_lon",
+    "frame_count",
+    "full_suite",
+    "gnss_readings",
+    "i420_planes",
+    "i420_to_rgb",
+    "imu_readings",
+    "nal_unit_types",
+    "radar_returns",
+    "rollout_track",
+    "sample_rng",
+    "scene_rig",
+    "vehicle_state_readings",
+    "yuv",
 ]

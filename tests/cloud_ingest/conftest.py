@@ -19,8 +19,8 @@ from aiohttp import web
 from cloud_ingest import auth
 from cloud_ingest.app import create_app, make_runner
 from cloud_ingest.config import CloudConfig, DBConfig, Limits
-from cloud_ingest.db import open_db
-from cloud_ingest.db_sql_segments import SQLMetadataDB
+from cloud_ingest.storage.metadata.registry import open_db
+from cloud_ingest.storage.metadata.sql import SQLMetadataDB
 from shared.messages import SensorMessage
 from shared.payloads import LIDAR_DTYPE, ImuSample, VehicleState, encode_points, encode_small
 from shared.snapshot import SnapshotWriter
@@ -157,7 +157,7 @@ def db_config(request: pytest.FixtureRequest) -> Iterator[DBConfig]:
         pytest.skip(reason)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield DBConfig(backend="postgres", dsn=PG_DSN, schema=schema)
-    from cloud_ingest.db_postgres import PostgresDB
+    from cloud_ingest.storage.metadata.postgres import PostgresDB
 
     pg = PostgresDB(PG_DSN, schema)
     pg.drop_schema()

@@ -14,7 +14,7 @@ from cloud_ingest.config import CloudConfig, Limits
 from tests.cloud_ingest.conftest import ServerThread, headers, metric, open_config_db, operator_headers
 
 
-def _tus(base: str, token: str, path: Path, sha: str, **kw: object):  # type: ignore[no-untyped-def]
+def _tus(base: str, token: str, path: Path, sha: str, **kw: object):
     c = tus_client.TusClient(base + "/files/", headers={"X-Avdata-Vehicle": "car-1",
                                                        "Authorization": f"Bearer {token}"})
     return c.uploader(str(path), chunk_size=32 * 1024, metadata={"sha256": sha}, **kw)

@@ -16,7 +16,7 @@ import requests
 from tusclient import client as tus_client
 
 from cloud_ingest import auth
-from cloud_ingest.cli import main
+from cloud_ingest.cli.main import main
 from cloud_ingest.config import CloudConfig
 from cloud_ingest.errors import AuthError
 from tests.cloud_ingest.conftest import ServerThread, free_port, open_config_db

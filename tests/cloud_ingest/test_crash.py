@@ -23,10 +23,10 @@ import requests
 
 from cloud_ingest import auth
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.db import COMPLETE
-from cloud_ingest.db_sql_segments import SQLMetadataDB
-from cloud_ingest.object_store import LocalObjectStore
 from cloud_ingest.pipeline import raw_key
+from cloud_ingest.storage.metadata.protocol import COMPLETE
+from cloud_ingest.storage.metadata.sql import SQLMetadataDB
+from cloud_ingest.storage.objects.local import LocalObjectStore
 from shared.snapshot import sha256_file
 from tests.cloud_ingest.conftest import (
     NS,

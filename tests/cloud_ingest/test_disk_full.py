@@ -26,7 +26,7 @@ from tusclient import client as tus_client
 
 from cloud_ingest import auth
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.object_store import LocalObjectStore
+from cloud_ingest.storage.objects.local import LocalObjectStore
 from shared.snapshot import sha256_file
 from tests.cloud_ingest.conftest import free_port, headers, metric, open_config_db
 from tests.cloud_ingest.test_crash import REPO, Daemon

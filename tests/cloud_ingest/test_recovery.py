@@ -12,13 +12,13 @@ from pathlib import Path
 
 import requests
 
-from cloud_ingest import processed
-from cloud_ingest.db import COMPLETE, IN_PROGRESS
-from cloud_ingest.owner import claim_owner
+from cloud_ingest.processing import complete as processed
 from cloud_ingest.services import SERVICES
+from cloud_ingest.storage.metadata.protocol import COMPLETE, IN_PROGRESS
 from cloud_ingest.sweeper import repair_once
+from cloud_ingest.tus.owner import claim_owner
 from tests.cloud_ingest.conftest import ServerThread, headers, metric, open_config_db
-from tests.cloud_ingest.test_segment_join import Env, env, snaps  # noqa: F401 - fixtures
+from tests.cloud_ingest.segments.test_join import Env, env, snaps  # noqa: F401 - fixtures
 
 
 def test_processed_outputs_lost_after_the_commit_are_rewritten_identically(

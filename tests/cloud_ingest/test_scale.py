@@ -14,14 +14,14 @@ import nats
 import numpy as np
 import pytest
 
+from bench.loadgen import NS, Job, make_snapshot, run_fleet
+from bench.loadgen_cluster import Cluster
 from cloud_ingest import auth
-from cloud_ingest.announce import Announcement
 from cloud_ingest.config import CloudConfig, DBConfig, RelayConfig
-from cloud_ingest.db_postgres import PostgresDB
-from cloud_ingest.loadgen import NS, Job, make_snapshot, run_fleet
-from cloud_ingest.loadgen_cluster import Cluster
+from cloud_ingest.queue.announce import Announcement
+from cloud_ingest.storage.metadata.postgres import PostgresDB
 from tests.cloud_ingest.conftest import KITTI_BIN, PG_DSN, T0_NS, pg_available
-from tests.cloud_ingest.test_relay import NATS_URL, nats_unreachable
+from tests.cloud_ingest.queue.test_relay import NATS_URL, nats_unreachable
 
 VEHICLES = 200
 

@@ -34,7 +34,7 @@ def test_one_segment_with_the_hard_brake(demo: DemoResult) -> None:
     assert seg["source"] == "REAL"
     # The trigger fires within the simulated brake (at 10 s of a drive that started after the vehicle subscribed).
     published = _published(demo)
-    t0 = min(int(p["t_sensor_ns"]) for p in published)  # type: ignore[call-overload]
+    t0 = min(int(p["t_sensor_ns"]) for p in published)
     fired_s = (seg["triggers"][0]["t_ns"] - t0) / 1e9
     assert 10.0 <= fired_s <= 11.0, fired_s
 
@@ -55,7 +55,7 @@ def _raw_file(demo: DemoResult) -> Path:
     key = demo.segments[0]["raw_key"]
     path = demo.cloud_dir / "store" / key
     assert path.is_file(), path
-    return path
+    return Path(path)
 
 
 def test_every_camera_frame_in_the_segment_decodes(demo: DemoResult) -> None:

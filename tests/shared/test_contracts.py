@@ -83,7 +83,7 @@ def test_segment_round_trip_has_every_seed_field() -> None:
                  "radar_returns", "vehicle_states", "map_context", "calibration", "triggers",
                  "language_description", "tags", "source", "provenance"):
         assert getattr(back, name) == getattr(seg, name), name
-    assert back.visual_embedding is not None and np.array_equal(back.visual_embedding, seg.visual_embedding)
+    assert back.visual_embedding is not None and seg.visual_embedding is not None and np.array_equal(back.visual_embedding, seg.visual_embedding)
     assert back.bev_embedding is None
 
 

@@ -26,7 +26,7 @@ def _msg(payload: bytes = b"\x00\x01payload") -> SensorMessage:
 
 
 def test_frames_round_trip_through_a_real_zmq_pair() -> None:
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
     try:
         port = a.bind_to_random_port("tcp://127.0.0.1")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from simulator_harness.errors import RayUnavailable, SweepError
-from simulator_harness.importance import Gaussian, cross_entropy, importance_sample
+from simulator_harness.stats.importance import Gaussian, cross_entropy, importance_sample
 from simulator_harness.sweep import SeededItem, SweepResult, run_sweep, seeded_items
 
 A = np.array([1.0, -0.5])

@@ -15,7 +15,7 @@ import zmq
 from shared.messages import SensorMessage
 from shared.payloads import LIDAR_DTYPE, ImuSample, VehicleState, encode_points, encode_small
 from tests.helpers import encode_h265 as _encode_h265
-from vehicle.config import VehicleConfig, load_config
+from vehicle.config.tree import VehicleConfig, load_config
 
 NS = 1_000_000_000
 

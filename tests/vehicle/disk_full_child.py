@@ -20,10 +20,10 @@ from pathlib import Path
 from shared.messages import SensorMessage
 from shared.snapshot import SnapshotReader
 from tests.vehicle.conftest import state_payload
-from vehicle.config import load_config
+from vehicle.config.tree import load_config
 from vehicle.metrics import VehicleMetrics
 from vehicle.recorder import Recorder
-from vehicle.upload_queue import UploadQueue
+from vehicle.upload.queue import UploadQueue
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import ConfigError
-from vehicle.config import load_config
+from vehicle.config.tree import load_config
 
 DEMO = """
 vehicle_id = "demo-car"
@@ -132,10 +132,10 @@ def test_each_process_gets_its_own_metrics_port(tmp_path: Path) -> None:
 def test_loading_the_config_does_not_import_onnx_runtime() -> None:
     """Only the infer process pays for ONNX Runtime (and PyAV); the recorder and the uploader start
     without them. A fresh interpreter, since this one has loaded them for other tests."""
-    code = ("import sys, json; import vehicle.config, vehicle.service, vehicle.cli; "
+    code = ("import sys, json; import vehicle.config.tree, vehicle.service, vehicle.cli; "
             "print(json.dumps(sorted(m for m in ('onnxruntime', 'av') if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout) == []
-    probe = subprocess.run([sys.executable, "-c", "import sys, vehicle.inference; print('onnxruntime' in sys.modules)"],
+    probe = subprocess.run([sys.executable, "-c", "import sys, vehicle.inference.process; print('onnxruntime' in sys.modules)"],
                            capture_output=True, text=True, timeout=60, check=True)
     assert probe.stdout.strip() == "True", "the probe sees the import when it happens"

@@ -18,8 +18,8 @@ from shared.messages import SensorMessage
 from shared.snapshot import SnapshotReader, sha256_file
 from tests.vehicle.conftest import NS, state_payload
 from tests.vehicle.test_cli import wait_for
-from vehicle.config import load_config
-from vehicle.upload_queue import UploadQueue
+from vehicle.config.tree import load_config
+from vehicle.upload.queue import UploadQueue
 
 CONFIG = """
 vehicle_id = "crash-car"

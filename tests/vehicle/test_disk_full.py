@@ -19,8 +19,8 @@ import pytest
 from shared.messages import SensorMessage
 from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
 from vehicle.errors import DiskFullError, SnapshotWriteError
-from vehicle.snapshot_writer import SnapshotMeta, write_snapshot
-from vehicle.windows import PendingWindow
+from vehicle.snapshot.writer import SnapshotMeta, write_snapshot
+from vehicle.triggers.windows import PendingWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = 1_000_000_000

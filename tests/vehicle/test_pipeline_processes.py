@@ -33,10 +33,10 @@ from shared.messages import SensorMessage
 from shared.snapshot import SnapshotReader, sha256_file
 from tests.vehicle.conftest import state_payload
 from tests.vehicle.tus_server import TusState, make_app
-from vehicle.config import load_config
-from vehicle.inference_scores import decode_scores
-from vehicle.sequence_gaps import SequenceGaps
-from vehicle.upload_queue import UploadQueue
+from vehicle.config.tree import load_config
+from vehicle.inference.scores import decode_scores
+from vehicle.sources.sequence_gaps import SequenceGaps
+from vehicle.upload.queue import UploadQueue
 
 CMD = [sys.executable, "-m", "vehicle.cli"]
 ROOT = Path(__file__).resolve().parents[2]

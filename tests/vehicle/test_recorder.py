@@ -12,10 +12,10 @@ from shared.payloads import VehicleState, encode_small
 from shared.snapshot import SnapshotReader, read_sidecar, sha256_file
 from tests.vehicle.conftest import NS, build_drive, decode_h265, make_config, wait_subscriber
 from vehicle.metrics import VehicleMetrics
-from vehicle.receiver import Receiver
 from vehicle.recorder import Recorder
-from vehicle.snapshot_writer import WrittenSnapshot
-from vehicle.upload_queue import UploadQueue
+from vehicle.snapshot.writer import WrittenSnapshot
+from vehicle.sources.receiver import Receiver
+from vehicle.upload.queue import UploadQueue
 
 
 def _recorder(tmp_path: Path, endpoint: str) -> tuple[Recorder, UploadQueue, list[WrittenSnapshot]]:

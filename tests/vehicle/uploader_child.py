@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from vehicle import cli
-from vehicle.upload_queue import UploadQueue
+from vehicle.upload.queue import UploadQueue
 
 
 def _arm(n: int, phase: str) -> None:

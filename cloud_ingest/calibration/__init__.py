@@ -1,0 +1,91 @@
+"""Calibration: bundle checks, importers of public dataset formats, the versioned registry per
+vehicle, and the geometry that applies a bundle.
+"""
+
+from cloud_ingest.calibration.checks import (
+    DISTORTION_MODELS,
+    NAME_RE,
+    extrinsics_from_matrix,
+    find_camera,
+    sensor_pose,
+    validate_bundle,
+)
+from cloud_ingest.calibration.geometry import (
+    ROTATION_TOLERANCE,
+    EgoPoses,
+    Projection,
+    extrinsic_matrix,
+    matrix_to_quat,
+    motion_compensate,
+    nearest_rotation,
+    project_points,
+    quat_slerp,
+    quat_to_matrix,
+    radar_directions,
+    radar_ego_velocity_correct,
+    se3,
+    se3_compose,
+    se3_inverse,
+    to_vehicle_clock,
+    transform_points,
+)
+from cloud_ingest.calibration.importers import (
+    FORMATS,
+    KITTI_DEFAULT_SIZE_PX,
+    import_av2,
+    import_avdata,
+    import_calibration,
+    import_kitti,
+)
+from cloud_ingest.calibration.nuscenes import (
+    MAX_PICKLE_BYTES,
+    NUSCENES_IMAGE_SIZE_PX,
+    SafeUnpickler,
+    import_nuscenes,
+    safe_load,
+)
+from cloud_ingest.calibration.registry import (
+    CalibrationMetrics,
+    CalibrationRegistry,
+    CalibrationStore,
+)
+
+__all__ = [
+    "DISTORTION_MODELS",
+    "FORMATS",
+    "KITTI_DEFAULT_SIZE_PX",
+    "MAX_PICKLE_BYTES",
+    "NAME_RE",
+    "NUSCENES_IMAGE_SIZE_PX",
+    "ROTATION_TOLERANCE",
+    "CalibrationMetrics",
+    "CalibrationRegistry",
+    "CalibrationStore",
+    "EgoPoses",
+    "Projection",
+    "SafeUnpickler",
+    "extrinsic_matrix",
+    "extrinsics_from_matrix",
+    "find_camera",
+    "import_av2",
+    "import_avdata",
+    "import_calibration",
+    "import_kitti",
+    "import_nuscenes",
+    "matrix_to_quat",
+    "motion_compensate",
+    "nearest_rotation",
+    "project_points",
+    "quat_slerp",
+    "quat_to_matrix",
+    "radar_directions",
+    "radar_ego_velocity_correct",
+    "safe_load",
+    "se3",
+    "se3_compose",
+    "se3_inverse",
+    "sensor_pose",
+    "to_vehicle_clock",
+    "transform_points",
+    "validate_bundle",
+]

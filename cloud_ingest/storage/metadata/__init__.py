@@ -1,0 +1,80 @@
+"""The metadata DB: records and the :class:`MetadataDB` protocol, the SQL both back-ends share,
+its migrations, and the back-ends by name (``sqlite`` embedded, ``postgres`` at fleet scale).
+
+Not imported here (they load an optional client library): :mod:`cloud_ingest.storage.metadata.postgres`.
+"""
+
+from cloud_ingest.storage.metadata.protocol import (
+    COMPLETE,
+    IN_PROGRESS,
+    QUARANTINED,
+    SEGMENTS_TOPIC,
+    DBOptions,
+    JoinPlan,
+    MetadataDB,
+    OperatorRow,
+    OutboxRow,
+    QuarantineRow,
+    SegmentQuery,
+    SegmentRow,
+    UploadRecord,
+    VehicleRow,
+)
+from cloud_ingest.storage.metadata.registry import (
+    BACKENDS,
+    backend_class,
+    open_db,
+)
+from cloud_ingest.storage.metadata.rows import (
+    OUTBOX_COLS,
+    SEGMENT_COLS,
+    UPLOAD_COLS,
+    Tx,
+    outbox_row,
+    segment_row,
+    upload_row,
+)
+from cloud_ingest.storage.metadata.schema import (
+    DIALECTS,
+    LATEST,
+    MIGRATIONS,
+    VERSION_TABLE,
+    statements,
+)
+from cloud_ingest.storage.metadata.sql import SQLMetadataDB
+from cloud_ingest.storage.metadata.sqlite import RELAY_CURSOR, SQLiteDB
+
+__all__ = [
+    "BACKENDS",
+    "COMPLETE",
+    "DIALECTS",
+    "IN_PROGRESS",
+    "LATEST",
+    "MIGRATIONS",
+    "OUTBOX_COLS",
+    "QUARANTINED",
+    "RELAY_CURSOR",
+    "SEGMENTS_TOPIC",
+    "SEGMENT_COLS",
+    "UPLOAD_COLS",
+    "VERSION_TABLE",
+    "DBOptions",
+    "JoinPlan",
+    "MetadataDB",
+    "OperatorRow",
+    "OutboxRow",
+    "QuarantineRow",
+    "SQLMetadataDB",
+    "SQLiteDB",
+    "SegmentQuery",
+    "SegmentRow",
+    "Tx",
+    "UploadRecord",
+    "VehicleRow",
+    "backend_class",
+    "open_db",
+    "outbox_row",
+    "segment_row",
+    "statements",
+    "upload_row",
+]
