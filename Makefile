@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy shared vehicle cloud_ingest simulator_harness hil tests bench
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 test: lint typecheck unit
 

@@ -16,6 +16,10 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Figure:
+    """One measured figure beside its limit. ``module`` is the bench module that measured it;
+    ``stale_since`` is set (to the time it was measured) on a figure carried over from an earlier
+    run because its module failed in this one."""
+
     name: str
     value: float
     unit: str
@@ -23,6 +27,8 @@ class Figure:
     limit_name: str
     higher_is_better: bool = True
     note: str = ""
+    module: str = ""
+    stale_since: str = ""
 
     @property
     def ratio(self) -> float:
@@ -42,13 +48,39 @@ def print_figures(figures: list[Figure]) -> None:
               f"({f.limit_name})  ratio {f.ratio:6.3f}  {f.note}")
 
 
-def write_results(figures: list[Figure], path: Path) -> None:
+def write_results(figures: list[Figure], path: Path, failed: list[str] | None = None) -> None:
     doc = {
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "failed_modules": sorted(failed or []),
         "figures": {f.name: f.to_json() for f in figures},
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def read_results(path: Path) -> list[Figure]:
+    """The figures of an earlier ``results.json`` (empty when there is none), each stamped with the
+    time it was measured in ``stale_since`` unless it already carries an older stamp."""
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    when = str(doc.get("machine", {}).get("when", "an earlier run"))
+    out = []
+    for entry in doc.get("figures", {}).values():
+        entry = {k: v for k, v in entry.items() if k != "ratio"}
+        entry["stale_since"] = entry.get("stale_since") or when
+        out.append(Figure(**entry))
+    return out
+
+
+def carry_over(fresh: list[Figure], previous: list[Figure], failed: list[str]) -> list[Figure]:
+    """``fresh`` plus, for each failed module, its last good figures from ``previous`` (marked stale).
+
+    Figures from before modules were recorded (``module`` empty) are kept when no fresh figure has
+    their name, since any of the failed modules may have measured them."""
+    names = {f.name for f in fresh}
+    kept = [f for f in previous if f.name not in names and (f.module in failed or (not f.module and failed))]
+    return fresh + kept
 
 
 def main_for(run: object) -> None:
@@ -69,7 +101,8 @@ def markdown_table(figures: list[Figure], when: str) -> str:
     rows = [f"Measured {when} with `make bench` (2-core machine; each limit measured in the same run).", "",
             "| figure | ours | limit | limit is | ratio |", "|---|---:|---:|---|---:|"]
     for f in figures:
-        rows.append(f"| {f.name} | {f.value:.4g} {f.unit} | {f.limit:.4g} {f.unit} | {f.limit_name} | {f.ratio:.3f} |")
+        ratio = f"{f.ratio:.3f}" + (f" (FAILED this run; figure from {f.stale_since})" if f.stale_since else "")
+        rows.append(f"| {f.name} | {f.value:.4g} {f.unit} | {f.limit:.4g} {f.unit} | {f.limit_name} | {ratio} |")
     return "\n".join(rows)
 
 

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from fractions import Fraction
+from types import ModuleType
 from typing import Any
 
 import av
 import numpy as np
+import pytest
+
+
+def require(reason: str | None) -> None:
+    """Go on when ``reason`` is ``None``; else skip with it, or fail under CI (``CI`` set), where every
+    server and tool the suite needs is meant to exist and a skip would hide a test that did not run."""
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: a missing server or tool fails the run instead of skipping)")
+    pytest.skip(reason)
+
+
+def require_module(name: str, reason: str) -> ModuleType:
+    """Import ``name``, or :func:`require` with ``reason`` when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        require(f"{reason}: {exc}")
+        raise
 
 
 def encode_h265(n_frames: int, gop: int = 30, size: int = 64, fps: int = 30, shade_step: int = 3) -> list[tuple[bytes, bool]]:

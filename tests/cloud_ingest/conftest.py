@@ -26,6 +26,7 @@ from shared.payloads import LIDAR_DTYPE, ImuSample, VehicleState, encode_points,
 from shared.snapshot import SnapshotWriter
 from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
 from tests.helpers import encode_h265 as _encode_h265
+from tests.helpers import require
 
 NS = 1_000_000_000
 T0_NS = 1_700_000_000 * NS  # 2023-11-14 UTC
@@ -152,9 +153,7 @@ def db_config(request: pytest.FixtureRequest) -> Iterator[DBConfig]:
     if request.param == "sqlite":
         yield DBConfig()
         return
-    reason = pg_available()
-    if reason:
-        pytest.skip(reason)
+    require(pg_available())
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield DBConfig(backend="postgres", dsn=PG_DSN, schema=schema)
     from cloud_ingest.storage.metadata.postgres import PostgresDB

@@ -22,6 +22,7 @@ from cloud_ingest.queue.announce import Announcement
 from cloud_ingest.storage.metadata.postgres import PostgresDB
 from tests.cloud_ingest.conftest import KITTI_BIN, PG_DSN, T0_NS, pg_available
 from tests.cloud_ingest.queue.test_relay import NATS_URL, nats_unreachable
+from tests.helpers import require
 
 VEHICLES = 200
 
@@ -35,8 +36,7 @@ def lidar_payload() -> bytes:
 @pytest.mark.timeout(120)
 def test_two_daemons_and_the_relay_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     for reason in (pg_available(), nats_unreachable()):
-        if reason:
-            pytest.skip(reason)
+        require(reason)
     rng = random.Random(7)
     schema, tag = f"t_{uuid.uuid4().hex[:12]}", uuid.uuid4().hex[:10]
     relay = RelayConfig(nats_url=NATS_URL, stream=f"T_{tag}", subject_prefix=f"t{tag}.raw")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from simulator_harness.errors import RayUnavailable, SweepError
 from simulator_harness.stats.importance import Gaussian, cross_entropy, importance_sample
 from simulator_harness.sweep import SeededItem, SweepResult, run_sweep, seeded_items
+from tests.helpers import require_module
 
 A = np.array([1.0, -0.5])
 T = NormalDist().inv_cdf(1.0 - 1e-4) * float(np.linalg.norm(A))
@@ -84,7 +86,7 @@ def test_missing_ray_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.slow
 def test_local_ray_gives_the_same_results_as_the_pool() -> None:
-    ray = pytest.importorskip("ray", reason="ray is an optional extra (pip install avdata[ray]); it is pinned in requirements.lock")
+    ray: Any = require_module("ray", "ray is an optional extra (pip install avdata[ray]); it is pinned in requirements.lock")
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     items = seeded_items(99, 12)
     pooled = run_sweep(rare_event_run, items, workers=2, chunk_size=4)

@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.messages import SensorMessage
 from shared.snapshot import SnapshotReader, sha256_file
+from tests.helpers import require
 from tests.vehicle.conftest import state_payload
 from tests.vehicle.tus_server import TusState, make_app
 from vehicle.config.tree import load_config
@@ -406,8 +407,8 @@ def test_vehicle_units_agree_with_each_other() -> None:
         "avdata-vehicle-recorder.service", "avdata-vehicle-uploader.service"}
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_vehicle_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    require(None if shutil.which("systemd-analyze") else "systemd-analyze is not installed")
     for name in VEHICLE_UNITS:
         shutil.copy(UNITS / name, tmp_path / name)
     out = subprocess.run(["systemd-analyze", "verify", *(str(tmp_path / n) for n in VEHICLE_UNITS)],

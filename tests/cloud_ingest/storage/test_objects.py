@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,11 +17,12 @@ from cloud_ingest.errors import ObjectExists, ObjectKeyError
 from cloud_ingest.storage.objects.local import LocalObjectStore
 from cloud_ingest.storage.objects.protocol import ObjectStore
 from cloud_ingest.storage.objects.registry import open_store
+from tests.helpers import require_module
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed: no S3 endpoint here")
+    moto_server: Any = require_module("moto.server", "moto[server] not installed: no S3 endpoint here")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     srv = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     srv.start()
