@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared vehicle cloud_ingest simulator_harness hil tests bench
+	$(BIN)/mypy shared vehicle cloud_ingest downstream simulator_harness hil tests bench
 
 unit: $(STAMP)
 	$(BIN)/pytest -q -rs

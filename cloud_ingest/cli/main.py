@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,14 @@ def _db(cfg: CloudConfig) -> SQLMetadataDB:
     return open_db(cfg.db.backend, sqlite_path=str(cfg.sqlite_path), dsn=cfg.db.dsn, schema=cfg.db.schema)
 
 
-async def serve(cfg: CloudConfig, notifier: Notifier) -> int:
+AppFactory = Callable[[CloudConfig], web.Application]
+#: Adds subcommands to ``avdata-cloud``: ``(subparsers, common)``, ``common`` adding --data-dir/--config.
+Extension = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
+
+
+async def serve(cfg: CloudConfig, notifier: Notifier, app_factory: AppFactory = create_app) -> int:
     """Listen until SIGTERM/SIGINT, then stop accepting, drain in-flight requests and close."""
-    runner = make_runner(create_app(cfg), handle_signals=False, shutdown_timeout=30.0)
+    runner = make_runner(app_factory(cfg), handle_signals=False, shutdown_timeout=30.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port)
     await site.start()
@@ -72,7 +78,7 @@ async def serve(cfg: CloudConfig, notifier: Notifier) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     cfg = _config(args)
     logs.setup("avdata-cloud", cfg.log_level)
-    return asyncio.run(serve(cfg, Notifier()))
+    return asyncio.run(serve(cfg, Notifier(), args.app_factory))
 
 
 def _cmd_vehicles(args: argparse.Namespace) -> int:
@@ -136,7 +142,10 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     return asyncio.run(serve_relay(cfg, Notifier()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(app_factory: AppFactory = create_app, extensions: Sequence[Extension] = ()) -> argparse.ArgumentParser:
+    """The ``avdata-cloud`` parser. ``serve`` runs the app ``app_factory`` builds; each of ``extensions``
+    adds its subcommands (the downstream services register theirs this way, so that this package
+    never imports them)."""
     p = argparse.ArgumentParser(prog="avdata-cloud", description=(
         "Cloud ingest daemon: receives snapshot uploads from vehicles over tus 1.0.0, checks them, "
         "cuts segments, stores raw data and records metadata."))
@@ -150,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
-    s.set_defaults(func=_cmd_serve)
+    s.set_defaults(func=_cmd_serve, app_factory=app_factory)
 
     r = sub.add_parser("relay", help="publish the outbox to NATS JetStream (READY=1 once the stream exists)")
     common(r)
@@ -186,12 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the whole segment record as JSON")
     g.set_defaults(func=_cmd_segments)
     cli_admin.add_commands(sub, common, lambda a: _db(_config(a)))
+    for extend in extensions:
+        extend(sub, common)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, app_factory: AppFactory = create_app,
+         extensions: Sequence[Extension] = ()) -> int:
     """Entry point of ``avdata-cloud``; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(app_factory, extensions).parse_args(argv)
     if args.data_dir is None and args.config is None:
         print("avdata-cloud: give --data-dir or --config", file=sys.stderr)
         return 2

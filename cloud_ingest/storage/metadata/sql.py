@@ -74,6 +74,11 @@ class SQLMetadataDB(abc.ABC):
     def _lock_named(self, tx: Tx, name: str) -> None:
         """Serialise the holders of the lock ``name`` until the end of ``tx``."""
 
+    def lock(self, tx: Tx, name: str) -> None:
+        """Serialise the holders of the lock ``name`` until the end of ``tx`` (for callers that keep
+        tables of their own in this database, e.g. the downstream services' migrations)."""
+        self._lock_named(tx, name)
+
     def _lock_upload(self, tx: Tx, upload_id: str) -> None:
         """Serialise writers of one upload until the end of ``tx``."""
         self._lock_named(tx, "upload:" + upload_id)
