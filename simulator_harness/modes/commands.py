@@ -105,7 +105,9 @@ def add_risk(p: argparse.ArgumentParser) -> None:
                    help="plain Monte Carlo samples run beside it (default: as many as --samples; 0: none)")
     p.add_argument("--cem-iterations", type=int, default=3, help="iterations fitting the proposal (3)")
     p.add_argument("--cem-batch", type=int, default=32, help="simulations per fitting iteration (32)")
-    p.add_argument("--defensive", type=float, default=0.1, help="share of the nominal in the proposal (0.1)")
+    p.add_argument("--defensive", type=float, default=0.1,
+                   help="share α of the nominal in the proposal; every weight is at most 1/α, the range the "
+                        "upper bound takes (0.1)")
     add_common(p, "risk")
 
 
@@ -116,7 +118,9 @@ def run_risk(args: argparse.Namespace) -> int:
                   policy_name=args.policy, criteria=Criteria(args.min_ttc_s), options=_options(args))
     _finish(report, args.out)
     s = report.summary
-    print(f"risk: p_fail {s['is_p_fail']:.3g} (upper {s['is_upper']:.3g} at {s['is_confidence']:.0%}, ESS "
-          f"{s['is_ess']:.1f}, reliable {s['is_reliable']}); plain MC {s.get('mc_failures', 0)} failures in "
-          f"{s.get('mc_n', 0)}", flush=True)
+    print(f"risk: p_fail {s['is_p_fail']:.3g}, upper {s['is_upper']:.3g} at {s['is_confidence']:.0%} "
+          f"(empirical Bernstein, defensive α {s['defensive_share']:g}, weight range {s['is_value_range']:g}, "
+          f"range term {s['is_range_term']:.3g}); ESS {s['is_ess']:.1f}, Pareto k {s['is_pareto_k']:.2f}, "
+          f"reliable {s['is_reliable']}; plain MC {s.get('mc_failures', 0)} failures in {s.get('mc_n', 0)}",
+          flush=True)
     return 0

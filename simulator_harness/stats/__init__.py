@@ -19,8 +19,9 @@ from simulator_harness.stats.coverage import (
     write_heatmap,
 )
 from simulator_harness.stats.importance import (
-    PARETO_K_UNRELIABLE,
+    DEFAULT_DEFENSIVE,
     CrossEntropyResult,
+    DefensiveMixture,
     FailureEstimate,
     Gaussian,
     WeightDiagnostics,
@@ -32,16 +33,18 @@ from simulator_harness.stats.importance import (
     log_weights,
     logsumexp,
     naive_mc_samples,
-    pareto_k,
 )
+from simulator_harness.stats.psis import PARETO_K_UNRELIABLE, gpd_fit_k, pareto_k
 
 __all__ = [
+    "DEFAULT_DEFENSIVE",
     "DEFAULT_TAXONOMY",
     "LABEL_H_PX",
     "LABEL_W_PX",
     "PARETO_K_UNRELIABLE",
     "CellCounts",
     "CrossEntropyResult",
+    "DefensiveMixture",
     "FailureEstimate",
     "Gaussian",
     "HeatmapLayout",
@@ -55,6 +58,7 @@ __all__ = [
     "empirical_bernstein_upper",
     "estimate_failure_probability",
     "failure_mask",
+    "gpd_fit_k",
     "heatmap_image",
     "heatmap_layout",
     "importance_sample",

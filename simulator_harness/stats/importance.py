@@ -4,9 +4,10 @@ Samples ``x_i`` come from a proposal ``q``; the nominal (real-world) density is 
 densities ``log_p``/``log_q`` (shape ``(n,)``) and a failure indicator ``f_i`` (or a failure
 margin, failing where ``margin <= 0``), the unbiased estimate is ``mean(w_i * f_i)`` with
 ``w_i = p(x_i) / q(x_i)``. Everything is computed from log-weights, scaled by their maximum, so
-weights spanning hundreds of orders of magnitude neither overflow nor vanish. At the bottom:
-adaptive cross-entropy search of a Gaussian proposal for a Gaussian nominal, and the final
-importance-sampling run.
+weights spanning hundreds of orders of magnitude neither overflow nor vanish. The upper bound is
+empirical-Bernstein, a guarantee when the weights' range is known before sampling. At the bottom:
+adaptive cross-entropy search of a Gaussian proposal for a Gaussian nominal, the defensive mixture
+with the nominal that bounds every weight by ``1/α``, and the final importance-sampling run.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from simulator_harness.errors import ImportanceSamplingError
+from simulator_harness.stats.psis import PARETO_K_UNRELIABLE, pareto_k
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-
-#: PSIS threshold above which the weight tail is too heavy for the estimate to be trusted.
-PARETO_K_UNRELIABLE = 0.7
 
 
 def logsumexp(values: ArrayLike) -> float:
@@ -95,7 +94,15 @@ class WeightDiagnostics:
 
 @dataclass(frozen=True)
 class FailureEstimate:
-    """A failure probability with its uncertainty. ``upper`` holds with ``confidence``."""
+    """A failure probability with its uncertainty. ``upper`` holds with ``confidence``.
+
+    ``value_range`` is the range ``b`` of ``X = w·f`` (weight units) that the bound used;
+    ``range_a_priori`` says whether it was known before sampling (then ``upper`` is a guarantee)
+    or is the largest observed value (a plug-in that can undercover when the proposal missed part
+    of the failure set). ``range_term`` is the bound's ``7·b·ln(2/δ)/(3(n-1))`` share of ``upper``
+    (probability units): when it dominates, only more samples or a larger defensive share tighten
+    the bound.
+    """
 
     n: int
     n_failures: int
@@ -106,11 +113,22 @@ class FailureEstimate:
     upper: float
     confidence: float
     diagnostics: WeightDiagnostics
+    value_range: float
+    range_a_priori: bool
+    range_term: float
 
     @property
     def reliable(self) -> bool:
         """False when the weight tail is heavy (Pareto k above 0.7) or no failure was seen."""
         return self.n_failures > 0 and not self.diagnostics.pareto_k > PARETO_K_UNRELIABLE
+
+
+def _bernstein_log_term(confidence: float, n: int) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ImportanceSamplingError(f"confidence must be in (0, 1), got {confidence}")
+    if n < 2:
+        raise ImportanceSamplingError(f"need at least 2 samples, got {n}")
+    return math.log(2.0 / (1.0 - confidence))
 
 
 def empirical_bernstein_upper(mean: float, var: float, n: int, bound: float, confidence: float) -> float:
@@ -120,13 +138,10 @@ def empirical_bernstein_upper(mean: float, var: float, n: int, bound: float, con
     ``E[X] <= mean + sqrt(2·V·ln(2/δ)/n) + 7·bound·ln(2/δ)/(3(n-1))`` with ``V`` the unbiased
     sample variance and ``δ = 1 - confidence``. Unlike the Wald bound it needs no normality of
     the mean, and it always lies above the Wald bound at the same level since
-    ``sqrt(2 ln(2/δ)) > z_{1-δ}`` for every ``δ < 0.5``.
+    ``sqrt(2 ln(2/δ)) > z_{1-δ}`` for every ``δ < 0.5``. It holds only if ``bound`` is a true
+    almost-sure bound on ``X``, fixed before sampling.
     """
-    if not 0.0 < confidence < 1.0:
-        raise ImportanceSamplingError(f"confidence must be in (0, 1), got {confidence}")
-    if n < 2:
-        raise ImportanceSamplingError(f"need at least 2 samples, got {n}")
-    log_term = math.log(2.0 / (1.0 - confidence))
+    log_term = _bernstein_log_term(confidence, n)
     return mean + math.sqrt(2.0 * var * log_term / n) + 7.0 * bound * log_term / (3.0 * (n - 1))
 
 
@@ -135,45 +150,55 @@ def estimate_failure_probability(failed: ArrayLike, log_p: ArrayLike, log_q: Arr
                                  value_bound: float | None = None) -> FailureEstimate:
     """Unbiased and self-normalised ``p_fail`` from weighted samples, with diagnostics and bound.
 
-    ``upper`` is :func:`empirical_bernstein_upper` on ``X_i = w_i·f_i``. The theorem needs the
-    range ``[0, b]`` of ``X``: pass ``value_bound`` when ``sup p/q`` over the failure set is known
-    (then the bound is rigorous); otherwise the largest observed ``w·f`` is used, or with no
-    failure at all the largest observed weight (for plain Monte Carlo, ``w = 1``: a zero-failure
-    bound of ``8.6/n`` at 95 %, above the exact ``3/n``). The plug-in enters only through the
-    ``O(b/n)`` term, and the bound's coverage is checked against an analytic ``1e-5`` problem
-    in the tests (4-D, p = 1e-5: it covers in 100 of 100 seeded runs, the Wald bound in 90). Clipped
-    to 1.
+    ``upper`` is :func:`empirical_bernstein_upper` on ``X_i = w_i·f_i``, clipped to 1. The theorem
+    needs an a-priori range ``[0, b]`` of ``X``: pass ``value_bound`` = ``sup p/q`` (``1/α`` for
+    the defensive mixture ``α·p + (1-α)·q``, 1 for plain Monte Carlo) and the bound is a
+    guarantee; a sample whose weight exceeds it raises, since then the densities are wrong.
+    Without it the largest observed ``w·f`` stands in (with no failure, the largest weight), and
+    ``range_a_priori`` is False: a proposal that missed a failure region never shows the weights
+    that would have widened the range, and the plug-in then undercovers (see the tests' two-mode
+    problem). Raises :class:`ImportanceSamplingError`.
     """
     lw = log_weights(log_p, log_q)
     n = lw.size
     fail = failure_mask(failed, n)
+    log_term = _bernstein_log_term(confidence, n)
+    if value_bound is not None and not (0.0 < value_bound < math.inf):
+        raise ImportanceSamplingError(f"value_bound must be positive and finite, got {value_bound}")
     lw_fail = lw[fail]
     n_fail = int(lw_fail.size)
-    scale = float(np.max(lw_fail)) if n_fail and np.isfinite(np.max(lw_fail)) else float(np.max(lw))
+    top_fail = float(np.max(lw_fail)) if n_fail else -math.inf
+    if value_bound is not None and top_fail > math.log(value_bound) + 1e-9:
+        raise ImportanceSamplingError(f"a failure weight {math.exp(top_fail):.6g} exceeds value_bound "
+                                      f"{value_bound:.6g}: log_p/log_q are not the densities the bound assumes")
+    # Scale by the largest failure weight so that weights spanning hundreds of decades stay finite.
+    scale = top_fail if math.isfinite(top_fail) else float(np.max(lw))
+    scale = scale if math.isfinite(scale) else 0.0
     x = np.where(fail, np.exp(lw - scale), 0.0)
     mean_s = float(np.mean(x))
     var_s = float(np.var(x, ddof=1))
-    b_s = float(np.max(x)) if n_fail else 1.0
-    if value_bound is not None:
-        b_s = max(b_s, value_bound * math.exp(-scale))
-    upper_s = empirical_bernstein_upper(mean_s, var_s, n, b_s, confidence)
     factor = math.exp(scale) if scale < 700.0 else math.inf
+    observed_range = (float(np.max(x)) if n_fail else 1.0) * factor
+    value_range = observed_range if value_bound is None else value_bound
+    range_term = 7.0 * value_range * log_term / (3.0 * (n - 1))
     p_fail = mean_s * factor if mean_s > 0.0 else 0.0
     std_err = math.sqrt(var_s / n) * factor if var_s > 0.0 else 0.0
+    deviation = math.sqrt(2.0 * var_s * log_term / n) * factor if var_s > 0.0 else 0.0
     lse_fail = logsumexp(lw_fail)
     lse_all = logsumexp(lw)
     diagnostics = WeightDiagnostics(
         ess=_ess(lw, lse_all),
         ess_failure=_ess(lw_fail, lse_fail) if n_fail else 0.0,
-        max_weight_share=math.exp(float(np.max(lw_fail)) - lse_fail) if n_fail else 0.0,
+        max_weight_share=math.exp(top_fail - lse_fail) if n_fail and math.isfinite(lse_fail) else 0.0,
         cv=math.sqrt(var_s) / mean_s if mean_s > 0.0 else math.inf,
         pareto_k=pareto_k(lw_fail, n),
     )
     return FailureEstimate(
         n=n, n_failures=n_fail, p_fail=p_fail,
-        p_fail_snis=math.exp(lse_fail - lse_all) if n_fail else 0.0,
+        p_fail_snis=math.exp(lse_fail - lse_all) if n_fail and math.isfinite(lse_all) else 0.0,
         std_err=std_err, rel_err=std_err / p_fail if p_fail > 0.0 else math.inf,
-        upper=min(1.0, upper_s * factor), confidence=confidence, diagnostics=diagnostics)
+        upper=min(1.0, p_fail + deviation + range_term), confidence=confidence, diagnostics=diagnostics,
+        value_range=value_range, range_a_priori=value_bound is not None, range_term=range_term)
 
 
 def _ess(lw: FloatArray, lse: float) -> float:
@@ -181,48 +206,6 @@ def _ess(lw: FloatArray, lse: float) -> float:
     if not math.isfinite(lse):
         return 0.0
     return math.exp(2.0 * lse - logsumexp(2.0 * lw))
-
-
-def pareto_k(log_values: ArrayLike, n_total: int | None = None) -> float:
-    """PSIS tail shape ``k̂`` of positive values given as logs (Zhang & Stephens 2009 fit).
-
-    The tail is the largest ``min(0.2·n, 3·sqrt(n))`` values, ``n = n_total`` (all samples,
-    counting zeros) or the number of values; the generalised Pareto fit uses the weakly
-    informative prior of Vehtari et al. Returns NaN with fewer than 5 tail values or a flat tail.
-    """
-    lv = np.asarray(log_values, dtype=np.float64)
-    lv = lv[np.isfinite(lv)]
-    n = lv.size if n_total is None else n_total
-    tail_len = min(math.ceil(min(0.2 * n, 3.0 * math.sqrt(n))), lv.size)
-    if tail_len < 5:
-        return math.nan
-    if lv.size > tail_len + 1:  # only the tail and its cutoff need ordering
-        lv = np.partition(lv, lv.size - tail_len - 1)[lv.size - tail_len - 1:]
-    lv = np.sort(lv)
-    lv = lv - lv[-1]
-    tail = np.exp(lv[-tail_len:])
-    cutoff = math.exp(lv[-tail_len - 1]) if lv.size > tail_len else 0.0
-    exceed = tail - cutoff
-    if exceed[-1] - exceed[0] <= 1e-12 * max(exceed[-1], 1e-300):
-        return math.nan
-    return _gpd_fit_k(exceed)
-
-
-def _gpd_fit_k(x: FloatArray) -> float:
-    """Shape ``k`` of a generalised Pareto fit to sorted exceedances (empirical Bayes)."""
-    n = x.size
-    m = 30 + int(math.sqrt(n))
-    grid = 1.0 - np.sqrt(m / (np.arange(1, m + 1) - 0.5))
-    b = 1.0 / x[-1] + grid / (3.0 * x[int(n / 4 + 0.5) - 1])
-    # k here is minus Zhang & Stephens' k, the usual sign (k > 0: heavy tail).
-    k = np.mean(np.log1p(-b[:, None] * x[None, :]), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        profile = n * (np.log(-b / k) - k - 1.0)
-    profile = np.where(np.isfinite(profile), profile, -np.inf)
-    post = np.exp(profile - np.max(profile))
-    b_hat = float(np.sum(b * post) / np.sum(post))
-    k_hat = float(np.mean(np.log1p(-b_hat * x)))
-    return (n * k_hat + 10.0 * 0.5) / (n + 10.0)
 
 
 def naive_mc_samples(p_fail: float, rel_err: float) -> float:
@@ -333,9 +316,68 @@ def cross_entropy(margin_fn: MarginFn, nominal: Gaussian, rng: np.random.Generat
     return CrossEntropyResult(proposal, tuple(levels), n_per_level * len(levels), levels[-1] == 0.0)
 
 
+#: Nominal share of the default defensive mixture. Every weight is then at most ``1/α = 10`` and the
+#: estimate's second moment at most ``1/(1-α) ≈ 1.11`` times the fitted proposal's (at most about
+#: 5 % more relative error); a larger share tightens the bound's ``O(1/(α·n))`` range term but
+#: spends more samples where failures are rare.
+DEFAULT_DEFENSIVE = 0.1
+
+
+@dataclass(frozen=True, eq=False)
+class DefensiveMixture:
+    """Hesterberg's (1995) defensive mixture ``q = α·nominal + (1-α)·component``.
+
+    As ``q >= α·p`` everywhere, every weight ``p/q`` is at most ``1/α`` (:attr:`weight_bound`)
+    whatever the component, even where a component narrower than the nominal has vanishing
+    tails. The price in variance is small and bounded both ways: ``E_q[w²f] <= E_c[w_c²f]/(1-α)``
+    (at most ``1/(1-α)`` times the second moment of sampling the component alone) and
+    ``E_q[w²f] <= P/α`` (at most ``1/α`` times plain Monte Carlo's). ``log_pdf`` is exact: the two
+    log densities are mixed with ``logaddexp``, so nothing underflows far in the tails.
+    """
+
+    nominal: Gaussian
+    component: Gaussian
+    alpha: float = DEFAULT_DEFENSIVE
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ImportanceSamplingError(f"defensive share alpha must be in (0, 1), got {self.alpha}")
+        if self.nominal.mean.shape != self.component.mean.shape:
+            raise ImportanceSamplingError(f"mixture components differ in dimension: {self.nominal.mean.shape} "
+                                          f"and {self.component.mean.shape}")
+
+    @property
+    def weight_bound(self) -> float:
+        """``sup p/q = 1/α``, the a-priori range of every weight."""
+        return 1.0 / self.alpha
+
+    def log_pdf(self, x: FloatArray) -> FloatArray:
+        """Log mixture density at points ``x`` of shape ``(n, d)``; returns ``(n,)``."""
+        return np.asarray(np.logaddexp(math.log(self.alpha) + self.nominal.log_pdf(x),
+                                       math.log1p(-self.alpha) + self.component.log_pdf(x)))
+
+    def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
+        """``n`` draws, shape ``(n, d)``: each from the nominal with probability ``α``."""
+        from_nominal = rng.random(n) < self.alpha
+        x = self.component.sample(rng, n)
+        x[from_nominal] = self.nominal.sample(rng, int(np.count_nonzero(from_nominal)))
+        return x
+
+
 def importance_sample(margin_fn: MarginFn, nominal: Gaussian, proposal: Gaussian, n: int,
-                      rng: np.random.Generator, confidence: float = 0.95) -> FailureEstimate:
-    """Draw ``n`` samples from ``proposal``, evaluate the margin, estimate ``p_fail`` under ``nominal``."""
-    x = proposal.sample(rng, n)
-    return estimate_failure_probability(_margins(margin_fn, x), nominal.log_pdf(x), proposal.log_pdf(x),
-                                        confidence=confidence)
+                      rng: np.random.Generator, confidence: float = 0.95,
+                      defensive: float = DEFAULT_DEFENSIVE) -> FailureEstimate:
+    """Draw ``n`` samples, evaluate the margin, estimate ``p_fail`` under ``nominal``.
+
+    The samples come from :class:`DefensiveMixture` ``(nominal, proposal, defensive)`` and the
+    bound takes the a-priori range ``1/defensive``, so ``upper`` is a guarantee. ``defensive=0``
+    samples ``proposal`` alone; the range is then the observed maximum, not a guarantee.
+    """
+    if defensive == 0.0:
+        x = proposal.sample(rng, n)
+        return estimate_failure_probability(_margins(margin_fn, x), nominal.log_pdf(x), proposal.log_pdf(x),
+                                            confidence=confidence)
+    mixture = DefensiveMixture(nominal, proposal, defensive)
+    x = mixture.sample(rng, n)
+    return estimate_failure_probability(_margins(margin_fn, x), nominal.log_pdf(x), mixture.log_pdf(x),
+                                        confidence=confidence, value_bound=mixture.weight_bound)

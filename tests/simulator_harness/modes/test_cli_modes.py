@@ -50,6 +50,19 @@ def test_search_saves_failing_specs_and_risk_reports(tmp_path: Path) -> None:
     assert risk["is_n"] == 32 and risk["mc_n"] == 32 and "is_ess" in risk and "is_upper" in risk
 
 
+def test_risk_prints_and_reports_the_defensive_share_the_range_and_the_diagnostics(tmp_path: Path,
+                                                                                    capsys: object) -> None:
+    assert main(["risk", "--scenario", str(SPEC), "--samples", "32", "--naive-samples", "0", "--cem-iterations",
+                 "1", "--cem-batch", "16", "--defensive", "0.25", "--workers", "0", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    s = json.loads((tmp_path / "report.json").read_text())["summary"]
+    assert s["defensive_share"] == 0.25 and s["is_value_range"] == 4.0 and s["is_range_a_priori"] is True
+    assert "defensive α 0.25, weight range 4," in out and f"upper {s['is_upper']:.3g} at 95%" in out
+    assert f"ESS {s['is_ess']:.1f}, Pareto k {float(s['is_pareto_k']):.2f}" in out  # JSON writes NaN as "nan"
+    assert main(["risk", "--scenario", str(SPEC), "--samples", "32", "--defensive", "0", "--workers", "0",
+                 "--out", str(tmp_path / "bad")]) == 2
+
+
 def test_coverage_lists_uncovered_cells_and_counts_bad_specs(tmp_path: Path, capsys: object) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()

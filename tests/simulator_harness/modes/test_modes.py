@@ -104,3 +104,20 @@ def test_modes_reject_impossible_requests(suite: dict[str, ScenarioSpec], tmp_pa
         run_batches([suite["jaywalk_urban"]], ["x"], "reckless", Criteria(), INLINE)
     with pytest.raises(ScenarioError, match="no such suite"):
         load_suite(tmp_path / "missing")
+
+
+def test_risk_bound_takes_the_defensive_range_a_priori(suite: dict[str, ScenarioSpec]) -> None:
+    """Every weight of ``α·nominal + (1-α)·proposal`` is at most ``1/α``: the bound uses that range,
+    not the largest weight seen, and plain Monte Carlo's uses 1."""
+    report = risk(suite["red_light_runner"], samples=256, seed=1, cem_iterations=2, cem_batch=32, defensive=0.5,
+                  options=SweepOptions(workers=0, batch_size=32))
+    s = report.summary
+    log_term = math.log(40.0)
+    assert s["defensive_share"] == 0.5 and s["is_value_range"] == 2.0 and s["is_range_a_priori"] is True
+    assert s["is_range_term"] == pytest.approx(7.0 * 2.0 * log_term / (3.0 * 255))
+    assert s["is_upper"] == pytest.approx(min(1.0, s["is_p_fail"] + math.sqrt(2.0 * log_term) * s["is_std_err"]
+                                              + s["is_range_term"]))
+    assert s["is_upper"] < 1.0  # not clipped, so the formula above was really checked
+    mc_se = math.sqrt(s["mc_p_fail"] * (1 - s["mc_p_fail"]) / (s["mc_n"] - 1))
+    assert s["mc_upper"] == pytest.approx(s["mc_p_fail"] + math.sqrt(2.0 * log_term) * mc_se
+                                          + 7.0 * log_term / (3.0 * (s["mc_n"] - 1)))
