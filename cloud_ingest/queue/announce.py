@@ -69,6 +69,19 @@ def announce(segment: Segment, record: bytes, supersedes: tuple[str, ...] = ()) 
                         record if len(record) <= INLINE_RECORD_MAX else None)
 
 
+def message_id(segment_id: str, version: int) -> str:
+    """The message id of the announcement of version ``version`` of segment ``segment_id``:
+    ``<segment_id>:<version>``. ``version`` is the segment record's version
+    (:attr:`cloud_ingest.storage.metadata.protocol.SegmentRow.version`, 1 at ingest; records are
+    immutable). Segment ids are content-derived UUIDs, so the id names the same announcement in
+    every database, on every feed and after every re-publication, unlike an outbox offset. It is
+    the ``Nats-Msg-Id`` (JetStream's dedup key), each delivery's
+    :attr:`cloud_ingest.queue.protocol.Delivery.msg_id` and the key of consumers' inboxes."""
+    if version < 1:
+        raise ValueError(f"segment record versions start at 1, got {version}")
+    return f"{segment_id}:{version}"
+
+
 def subject(prefix: str, vehicle_id: str) -> str:
     """``<prefix>.<vehicle>``. Vehicle ids may hold ``.`` (a NATS token separator), so it becomes
     ``~``, which vehicle ids never contain: the mapping is one-to-one."""

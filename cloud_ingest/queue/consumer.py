@@ -1,60 +1,69 @@
 """A consumer that applies each announcement once over an at-least-once :class:`SegmentFeed`.
 
 The feed may deliver a message again (a relay re-publishing, a consumer dying before its ack).
-:class:`SegmentConsumer` keeps the ids it has processed in :class:`ProcessedIds` (in memory,
-optionally an fsynced append-only file) and acknowledges without handling any id it has seen.
-Order of work per message: handle, record the id, ack; so a crash between handling and recording
-re-runs the handler once (handlers must be idempotent, e.g. keyed by segment id), and a crash
-between recording and acking is absorbed.
+:class:`SegmentConsumer` makes each message's effect happen once per consumer name with an inbox
+in the consumer's own database (:meth:`cloud_ingest.storage.metadata.protocol.MetadataDB.apply_once`):
+the message id is written to the inbox in the same transaction as the effect, so after a crash at
+any instant a message is either applied with its inbox row or not at all. The crash windows:
+
+- before the effect's commit: nothing of it is stored; the feed delivers the message again and it
+  is applied then;
+- after the commit, before the ack: the feed delivers it again; the inbox holds its id, so it is
+  acknowledged without being applied (counted in :attr:`SegmentConsumer.duplicates`).
+
+A handler does its slow work (fetching objects, running a model) *before* the transaction and
+returns the :data:`~cloud_ingest.storage.metadata.protocol.Effect` to commit, so no database lock
+is held while it works; only the effect's writes run inside. What is once is the effect in that
+database: anything a handler does outside it (a file written, a request sent) may happen again on
+a re-delivery and must be idempotent.
+
+A downstream service is one of these over its feed, with its effects in its database::
+
+    async def handle(ann: Announcement) -> Effect:
+        tags = await enrich(ann)  # slow work, no transaction open
+        return lambda tx: tx.run("INSERT INTO enrichment (segment_id, tags) VALUES (?, ?)",
+                                 (ann.segment_id, ",".join(tags)))
+
+    consumer = SegmentConsumer(await open_feed("nats", cfg, db, "enrichment"), db, "enrichment")
+    while running:
+        await consumer.poll(handle)
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from cloud_ingest.queue.announce import Announcement
-from cloud_ingest.queue.protocol import SegmentFeed
+from cloud_ingest.queue.protocol import Delivery, SegmentFeed
+from cloud_ingest.storage.metadata.protocol import Effect
 
 
-class ProcessedIds:
-    """A set of processed message ids; with ``path``, every id is appended and fsynced there."""
+class Inbox(Protocol):
+    """Where a consumer records what it applied: every
+    :class:`~cloud_ingest.storage.metadata.protocol.MetadataDB` is one."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        self._ids: set[str] = set()
-        if path is not None and path.exists():
-            self._ids.update(line for line in path.read_text().splitlines() if line)
+    def applied(self, consumer: str, msg_ids: Sequence[str]) -> set[str]: ...
 
-    def __contains__(self, msg_id: object) -> bool:
-        return msg_id in self._ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def add(self, msg_id: str) -> None:
-        if msg_id in self._ids:
-            return
-        if self.path is not None:
-            with open(self.path, "a") as fh:
-                fh.write(msg_id + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-        self._ids.add(msg_id)
+    def apply_once(self, consumer: str, msg_id: str, effect: Effect, now_ns: int | None = None) -> bool: ...
 
 
-Handler = Callable[[str, Announcement], Awaitable[None]]
+#: Works out what one announcement changes (outside any transaction) and returns that change.
+Handler = Callable[[Announcement], Awaitable[Effect]]
 
 
 class SegmentConsumer:
-    """Handles the new announcements of ``feed``, skipping message ids it has processed.
+    """Applies the announcements of ``feed`` once each for consumer ``name``, through ``inbox``.
 
-    ``duplicates`` counts deliveries skipped as already processed."""
+    ``applied`` counts effects committed by this instance; ``duplicates`` counts deliveries it
+    acknowledged without applying because the inbox already held them."""
 
-    def __init__(self, feed: SegmentFeed, processed: ProcessedIds | None = None) -> None:
-        self.feed = feed
-        self.processed = processed if processed is not None else ProcessedIds()
+    def __init__(self, feed: SegmentFeed, inbox: Inbox, name: str) -> None:
+        if not name:
+            raise ValueError("a consumer needs a name: its inbox rows are kept under it")
+        self.feed, self.inbox, self.name = feed, inbox, name
+        self.applied = 0
         self.duplicates = 0
 
     @property
@@ -63,17 +72,33 @@ class SegmentConsumer:
         return self.feed.malformed
 
     async def poll(self, handle: Handler, batch: int = 256, timeout_s: float = 1.0) -> int:
-        """Fetch up to ``batch`` deliveries; handle the new ones; return how many were handled."""
-        handled = 0
-        for d in await self.feed.fetch(batch, timeout_s):
-            if d.msg_id in self.processed:
-                self.duplicates += 1
-            else:
-                await handle(d.msg_id, d.announcement)
-                self.processed.add(d.msg_id)
-                handled += 1
-            await self.feed.ack([d])
-        return handled
+        """Fetch up to ``batch`` deliveries, apply the new ones in order, acknowledge the batch;
+        return how many were applied. An error of ``handle`` or its effect propagates after the
+        deliveries before it are acknowledged; that one and the rest come again."""
+        deliveries = await self.feed.fetch(batch, timeout_s)
+        if not deliveries:
+            return 0
+        # one read skips the known duplicates of the batch without running their handlers
+        seen = await asyncio.to_thread(self.inbox.applied, self.name, [d.msg_id for d in deliveries])
+        done: list[Delivery] = []
+        applied = 0
+        try:
+            for d in deliveries:
+                if d.msg_id not in seen:
+                    effect = await handle(d.announcement)
+                    if await asyncio.to_thread(self.inbox.apply_once, self.name, d.msg_id, effect):
+                        applied += 1
+                        seen.add(d.msg_id)
+                    else:
+                        self.duplicates += 1
+                else:
+                    self.duplicates += 1
+                done.append(d)
+        finally:
+            self.applied += applied
+            if done:
+                await self.feed.ack(done)
+        return applied
 
     async def close(self) -> None:
         await self.feed.close()

@@ -49,7 +49,7 @@ class JetStreamFeed:
         sub = await self._subscription()
         try:
             msgs = await sub.fetch(limit, timeout=timeout_s)
-        except NatsTimeout:
+        except (NatsTimeout, TimeoutError):  # nats-py raises either when nothing came in time
             return []
         out: list[Delivery] = []
         for msg in msgs:

@@ -5,7 +5,8 @@ The outbox row of a segment is written in the same transaction as the segment ro
 announced if and only if it is stored. :class:`OutboxFeed` reads rows after its consumer's
 committed offset; acknowledging stores the offset of the last row acknowledged in order under the
 consumer's name, so a restarted consumer resumes there (at-least-once delivery: rows handed out
-but not acknowledged come again).
+but not acknowledged come again). The offset is this database's own; the deliveries' message ids
+are not (:func:`outbox_msg_id`), so a consumer's inbox works across feeds and databases.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from cloud_ingest.queue.announce import Announcement
+from cloud_ingest.queue.announce import Announcement, message_id
 from cloud_ingest.queue.protocol import Delivery
 from cloud_ingest.storage.metadata.protocol import MetadataDB, OutboxRow
 from shared.errors import ContractError
 
 
 def outbox_msg_id(row: OutboxRow) -> str:
-    """The message id of an outbox row, the same one the relay publishes it under."""
-    return f"outbox-{row.offset}"
+    """The message id of an outbox row (:func:`cloud_ingest.queue.announce.message_id` of its
+    segment and version), the same one the relay publishes it under."""
+    return message_id(row.segment_id, row.version)
 
 
 class OutboxFeed:

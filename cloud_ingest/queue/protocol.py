@@ -2,8 +2,9 @@
 
 A :class:`SegmentFeed` hands out :class:`Delivery` batches; a consumer acknowledges what it has
 applied, and a feed re-delivers what was not acknowledged (after a restart at the latest). It
-never promises exactly-once: a consumer that must apply each segment once keeps its own record
-of message ids (:class:`cloud_ingest.queue.consumer.SegmentConsumer`). Back-ends, by name in
+never promises exactly-once delivery: a consumer applies each message once by keeping the ids it
+applied in an inbox, committed with its effect
+(:class:`cloud_ingest.queue.consumer.SegmentConsumer`). Back-ends, by name in
 :mod:`cloud_ingest.queue.registry`: ``outbox`` (the metadata DB's outbox table read by offset,
 the embedded default) and ``nats`` (NATS JetStream, a durable pull consumer).
 """
@@ -19,8 +20,9 @@ from cloud_ingest.queue.announce import Announcement
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One announcement as delivered: ``msg_id`` is the same on every re-delivery of it, and
-    ``handle`` is the back-end's own reference for acknowledging it."""
+    """One announcement as delivered: ``msg_id`` (:func:`cloud_ingest.queue.announce.message_id`,
+    ``<segment_id>:<version>``) is the same on every re-delivery and on every feed, and ``handle``
+    is the back-end's own reference for acknowledging it."""
 
     msg_id: str
     announcement: Announcement
@@ -28,7 +30,10 @@ class Delivery:
 
 
 class SegmentFeed(Protocol):
-    """Segment announcements for one consumer, at least once, in commit order per vehicle."""
+    """Segment announcements for one consumer, at least once. The outbox feed hands them out in
+    commit order; JetStream in publication order per vehicle, which is commit order except where a
+    failed publish was retried or several relays share the outbox. Consumers must not rely on order
+    across re-deliveries."""
 
     @property
     def malformed(self) -> int:

@@ -2,14 +2,16 @@
 
 Each outbox row becomes one message on ``<subject_prefix>.<vehicle>`` in the stream
 (``max_age`` 7 days, ``duplicate_window`` 2 minutes by default) with the header
-``Nats-Msg-Id: outbox-<offset>``. A row is marked published only after its PubAck, so a relay
-killed at any instant re-publishes at most the rows it had in flight; JetStream drops those
-within the duplicate window, and :class:`cloud_ingest.queue.jetstream.SegmentConsumer` drops any that
-get through (it keeps the ids it has processed). Delivery is at-least-once, consumption
-exactly-once.
-
-Blocking DB work runs in a worker thread that hands each batch back to the event loop to publish
-(pipelined ``publish_async``, acknowledged in order), then marks the acknowledged prefix.
+``Nats-Msg-Id: <segment_id>:<version>`` (:func:`cloud_ingest.queue.announce.message_id`: the same
+for the same announcement from any database, never an offset). One round: claim a batch under a
+lease in a short transaction that commits (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), publish with
+no transaction open (pipelined ``publish_async``, acknowledged in order, within
+``2 * ack_timeout_s``), then mark the acknowledged prefix published and give the rest back (see
+:mod:`cloud_ingest.storage.metadata.queue_tables`). The lease is three times that bound, so a live
+relay keeps its rows; a relay killed at any instant leaves unmarked only rows it had claimed, which
+any relay claims again once the lease ran out and re-publishes under the same id: JetStream drops
+those within the duplicate window. Delivery is at-least-once; a consumer applies each message once
+through its inbox (:class:`cloud_ingest.queue.consumer.SegmentConsumer`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
+import time
+import uuid
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -30,16 +36,12 @@ from prometheus_client import CollectorRegistry, Counter
 from cloud_ingest.config import CloudConfig, RelayConfig
 from cloud_ingest.errors import RelayError
 from cloud_ingest.queue.announce import subject
+from cloud_ingest.queue.outbox import outbox_msg_id
 from cloud_ingest.storage.metadata.protocol import MetadataDB, OutboxRow
 from cloud_ingest.storage.metadata.registry import open_db
 from shared.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
-
-
-def msg_id(row: OutboxRow) -> str:
-    """The ``Nats-Msg-Id`` of an outbox row: stable across re-publications of the same row."""
-    return f"outbox-{row.offset}"
 
 
 def stream_config(cfg: RelayConfig) -> StreamConfig:
@@ -70,29 +72,47 @@ class RelayMetrics:
 
 
 class Relay:
-    """Moves outbox rows of ``db`` to ``js`` (see the module docstring)."""
+    """Moves outbox rows of ``db`` to ``js`` (see the module docstring) as claim owner ``owner``
+    (default: host, pid and a random tag, unique per relay)."""
 
     def __init__(self, db: MetadataDB, js: JetStreamContext, cfg: RelayConfig,
-                 metrics: RelayMetrics | None = None) -> None:
+                 metrics: RelayMetrics | None = None, owner: str | None = None) -> None:
         self.db, self.js, self.cfg = db, js, cfg
         self.metrics = metrics if metrics is not None else RelayMetrics()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    @property
+    def publish_bound_s(self) -> float:
+        """The longest one batch's publish takes before it gives up on the rest (s)."""
+        return 2 * self.cfg.ack_timeout_s
+
+    @property
+    def lease_ns(self) -> int:
+        """How long a claim is this relay's alone: three publish bounds (ns)."""
+        return int(3 * self.publish_bound_s * 1e9)
 
     async def publish_rows(self, rows: list[OutboxRow]) -> int:
-        """Publish ``rows`` pipelined; return how many, from the first, were acknowledged."""
+        """Publish ``rows`` pipelined; return how many, from the first, were acknowledged
+        within :attr:`publish_bound_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.publish_bound_s
         futures = []
         try:
             for row in rows:
+                stall = min(self.cfg.ack_timeout_s, deadline - loop.time())
+                if stall <= 0:
+                    raise TimeoutError("publish bound reached while sending")
                 futures.append(await self.js.publish_async(
                     subject(self.cfg.subject_prefix, row.key), row.payload,
-                    headers={"Nats-Msg-Id": msg_id(row), "Avdata-Segment-Id": row.segment_id},
-                    wait_stall=self.cfg.ack_timeout_s))
+                    headers={"Nats-Msg-Id": outbox_msg_id(row), "Avdata-Segment-Id": row.segment_id},
+                    wait_stall=stall))
         except (NatsError, TimeoutError) as exc:
             self.metrics.failures.labels("publish").inc()
             log.warning("publish failed", extra={"error": repr(exc)})
         done = 0
         for fut in futures:
             try:
-                ack = await asyncio.wait_for(fut, self.cfg.ack_timeout_s)
+                ack = await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
             except (NatsError, TimeoutError) as exc:
                 self.metrics.failures.labels("ack").inc()
                 log.warning("no PubAck", extra={"error": repr(exc), "acked": done})
@@ -105,15 +125,16 @@ class Relay:
         self.metrics.published.inc(done)
         return done
 
-    def _publish_blocking(self, rows: list[OutboxRow], loop: asyncio.AbstractEventLoop) -> int:
-        timeout = self.cfg.ack_timeout_s * 2 + 5
-        return asyncio.run_coroutine_threadsafe(self.publish_rows(rows), loop).result(timeout)
-
     async def run_once(self) -> int:
-        """Publish one batch; return the number of rows marked published."""
-        loop = asyncio.get_running_loop()
-        return await asyncio.to_thread(self.db.publish_outbox, self.cfg.batch,
-                                       lambda rows: self._publish_blocking(rows, loop))
+        """Claim, publish and mark one batch; return the number of rows acknowledged."""
+        rows = await asyncio.to_thread(self.db.claim_outbox, self.owner, self.cfg.batch, time.time_ns(),
+                                       self.lease_ns)
+        if not rows:
+            return 0
+        done = await self.publish_rows(rows)  # no transaction is open here
+        await asyncio.to_thread(self.db.mark_published, self.owner, [r.offset for r in rows[:done]],
+                                time.time_ns(), [r.offset for r in rows[done:]])
+        return done
 
     async def run(self, stop: asyncio.Event, tick: asyncio.Event | None = None) -> None:
         """Publish until ``stop`` is set; idle ``poll_interval_s`` when the outbox is drained.

@@ -147,6 +147,14 @@ def pg_available() -> str | None:
         return f"PostgreSQL at {PG_DSN} unreachable: {exc}"
 
 
+@pytest.fixture
+def nats_server() -> None:
+    """The NATS server the tests use: a skip with the reason when it is absent, a failure under CI."""
+    from tests.cloud_ingest.queue.helpers import nats_unreachable
+
+    require(nats_unreachable())
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_config(request: pytest.FixtureRequest) -> Iterator[DBConfig]:
     """Each back-end in turn; PostgreSQL gets a fresh schema, dropped afterwards."""

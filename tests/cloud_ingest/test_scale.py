@@ -21,7 +21,7 @@ from cloud_ingest.config import CloudConfig, DBConfig, RelayConfig
 from cloud_ingest.queue.announce import Announcement
 from cloud_ingest.storage.metadata.postgres import PostgresDB
 from tests.cloud_ingest.conftest import KITTI_BIN, PG_DSN, T0_NS, pg_available
-from tests.cloud_ingest.queue.test_relay import NATS_URL, nats_unreachable
+from tests.cloud_ingest.queue.helpers import NATS_URL, nats_unreachable
 from tests.helpers import require
 
 VEHICLES = 200

@@ -1,5 +1,6 @@
-"""The metadata DB: records and the :class:`MetadataDB` protocol, the SQL both back-ends share,
-its migrations, and the back-ends by name (``sqlite`` embedded, ``postgres`` at fleet scale).
+"""The metadata DB: records and the :class:`MetadataDB` protocol, the SQL both back-ends share
+(the queue's outbox, relay claims and consumers' inbox among it), its migrations, and the
+back-ends by name (``sqlite`` embedded, ``postgres`` at fleet scale).
 
 Not imported here (they load an optional client library): :mod:`cloud_ingest.storage.metadata.postgres`.
 """
@@ -10,6 +11,7 @@ from cloud_ingest.storage.metadata.protocol import (
     QUARANTINED,
     SEGMENTS_TOPIC,
     DBOptions,
+    Effect,
     JoinPlan,
     MetadataDB,
     OperatorRow,
@@ -17,9 +19,11 @@ from cloud_ingest.storage.metadata.protocol import (
     QuarantineRow,
     SegmentQuery,
     SegmentRow,
+    Tx,
     UploadRecord,
     VehicleRow,
 )
+from cloud_ingest.storage.metadata.queue_tables import QueueTables
 from cloud_ingest.storage.metadata.registry import (
     BACKENDS,
     backend_class,
@@ -29,7 +33,6 @@ from cloud_ingest.storage.metadata.rows import (
     OUTBOX_COLS,
     SEGMENT_COLS,
     UPLOAD_COLS,
-    Tx,
     outbox_row,
     segment_row,
     upload_row,
@@ -42,7 +45,7 @@ from cloud_ingest.storage.metadata.schema import (
     statements,
 )
 from cloud_ingest.storage.metadata.sql import SQLMetadataDB
-from cloud_ingest.storage.metadata.sqlite import RELAY_CURSOR, SQLiteDB
+from cloud_ingest.storage.metadata.sqlite import SQLiteDB
 
 __all__ = [
     "BACKENDS",
@@ -53,17 +56,18 @@ __all__ = [
     "MIGRATIONS",
     "OUTBOX_COLS",
     "QUARANTINED",
-    "RELAY_CURSOR",
     "SEGMENTS_TOPIC",
     "SEGMENT_COLS",
     "UPLOAD_COLS",
     "VERSION_TABLE",
     "DBOptions",
+    "Effect",
     "JoinPlan",
     "MetadataDB",
     "OperatorRow",
     "OutboxRow",
     "QuarantineRow",
+    "QueueTables",
     "SQLMetadataDB",
     "SQLiteDB",
     "SegmentQuery",

@@ -3,22 +3,22 @@
 Several daemons share one database. Writers of one upload are serialised with
 ``pg_advisory_xact_lock`` on a 64-bit hash of the upload id (released at commit); outbox inserts
 take one fixed advisory lock so offsets (a ``BIGSERIAL``) commit in increasing order and a reader
-that consumes by offset never skips a row that commits late.
+that consumes by offset never skips a row that commits late. Relays claim outbox rows
+``FOR UPDATE SKIP LOCKED`` in a short transaction and publish after it committed (see
+:mod:`cloud_ingest.storage.metadata.queue_tables`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import queue
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
 
-from cloud_ingest.storage.metadata.protocol import DBOptions, OutboxRow
-from cloud_ingest.storage.metadata.rows import OUTBOX_COLS, Tx, outbox_row
+from cloud_ingest.storage.metadata.protocol import DBOptions, Tx
 from cloud_ingest.storage.metadata.sql import SQLMetadataDB
 
 _OUTBOX_LOCK = 0x61766461_6F757462  # "avdaoutb"
@@ -45,6 +45,7 @@ class PostgresDB(SQLMetadataDB):
     """:class:`cloud_ingest.storage.metadata.protocol.MetadataDB` on PostgreSQL; tables live in ``schema``."""
 
     dialect = "postgres"
+    _claim_lock = " FOR UPDATE SKIP LOCKED"
 
     @classmethod
     def from_options(cls, opts: DBOptions) -> PostgresDB:
@@ -97,18 +98,6 @@ class PostgresDB(SQLMetadataDB):
 
     def _lock_outbox(self, tx: Tx) -> None:
         tx.run("SELECT pg_advisory_xact_lock(?)", (_OUTBOX_LOCK,))
-
-    def publish_outbox(self, limit: int, publish: Callable[[list[OutboxRow]], int]) -> int:
-        """Unpublished rows held ``FOR UPDATE SKIP LOCKED`` until marked: relays share the work."""
-        with self.transaction() as tx:
-            rows = [outbox_row(r) for r in tx.run(
-                f"SELECT {OUTBOX_COLS} FROM outbox WHERE published_ns IS NULL ORDER BY outbox_offset "
-                "LIMIT ? FOR UPDATE SKIP LOCKED", (limit,))]
-            done = publish(rows) if rows else 0
-            if done:
-                tx.run("UPDATE outbox SET published_ns = ? WHERE outbox_offset = ANY(?)",
-                       (time.time_ns(), [r.offset for r in rows[:done]]))
-        return done
 
     def drop_schema(self) -> None:
         """Remove the schema and every table in it (tests, and tearing down a deployment)."""

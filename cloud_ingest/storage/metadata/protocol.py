@@ -3,14 +3,17 @@
 Back-ends: :class:`cloud_ingest.storage.metadata.sqlite.SQLiteDB` (embedded default, WAL) and
 :class:`cloud_ingest.storage.metadata.postgres.PostgresDB` (fleet scale). One test suite runs against both.
 Every method is one transaction; methods are blocking and thread-safe (the daemon calls them
-from worker threads so the event loop stays free).
+from worker threads so the event loop stays free). Besides the ingest's own tables it holds the
+queue's: the outbox, the relay's claims of it, and each consumer's inbox of applied message ids
+(:meth:`MetadataDB.apply_once`, the way a downstream consumer commits its effect once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import abc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 #: Upload states. ``in_progress`` → ``complete`` | ``quarantined``; checksum failures delete the row.
 IN_PROGRESS = "in_progress"
@@ -65,7 +68,11 @@ class UploadRecord:
 
 @dataclass(frozen=True, slots=True)
 class SegmentRow:
-    """A stored segment: queryable columns plus the encoded :class:`shared.segment.Segment`."""
+    """A stored segment: queryable columns plus the encoded :class:`shared.segment.Segment`.
+
+    ``version`` is the version of the record: 1 when the segment is ingested. Records are
+    immutable (a join makes a *new* segment that supersedes the old ones), so nothing writes
+    another version today; a re-derived record would be a new version with its own announcement."""
 
     segment_id: str
     vehicle_id: str
@@ -79,11 +86,16 @@ class SegmentRow:
     created_ns: int
     labels: tuple[str, ...] = ()
     superseded_by: str = ""
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """One announcement; ``offset`` increases in commit order, consumers read by offset."""
+    """One announcement; ``offset`` increases in commit order, consumers read by offset.
+
+    ``version`` is the announced segment's record version (:attr:`SegmentRow.version`); with
+    ``segment_id`` it makes the message id, which, unlike ``offset``, is the same in every database.
+    :meth:`MetadataDB.commit_ingest` assigns ``offset``, ``created_ns`` and ``version`` itself."""
 
     offset: int
     topic: str
@@ -91,6 +103,7 @@ class OutboxRow:
     segment_id: str
     payload: bytes
     created_ns: int
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +118,22 @@ class JoinPlan:
 
 #: Called inside the ingest transaction with the vehicle's live neighbouring segments.
 JoinPlanner = Callable[[list[SegmentRow]], JoinPlan]
+
+
+class Tx(abc.ABC):
+    """One open transaction: ``run`` executes SQL with ``?`` placeholders."""
+
+    @abc.abstractmethod
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Execute; return all rows (empty for statements without a result)."""
+
+    @abc.abstractmethod
+    def changed(self) -> int:
+        """Rows changed by the last statement."""
+
+
+#: A consumer's effect of one message: its writes, run inside the transaction of the inbox row.
+Effect = Callable[[Tx], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +227,9 @@ class MetadataDB(Protocol):
     # ingest
     def commit_ingest(self, upload_id: str, segments: list[SegmentRow], outbox: list[OutboxRow],
                       now_ns: int, planner: JoinPlanner | None = None, join_gap_ns: int = 0) -> list[str]:
-        """One transaction: insert the segments that are new (and an outbox row for each new one),
-        mark the upload complete. Returns the ids of the segments that were newly inserted.
+        """One transaction: insert the segments that are new (and an outbox row for each new one,
+        carrying its segment's ``version``), mark the upload complete. Returns the ids of the
+        segments that were newly inserted.
 
         With ``planner``, when a segment was new, the vehicle's writers are serialised, its live
         segments within ``join_gap_ns`` of the new ones are handed to ``planner`` and its
@@ -250,12 +280,28 @@ class MetadataDB(Protocol):
 
     def set_consumer_offset(self, consumer: str, offset: int) -> None: ...
 
-    def publish_outbox(self, limit: int, publish: Callable[[list[OutboxRow]], int]) -> int:
-        """Hand up to ``limit`` unpublished rows (offset order) to ``publish``, which returns how
-        many of them, from the first, were acknowledged; mark those published and return the count.
+    # relay
+    def claim_outbox(self, owner: str, limit: int, now_ns: int, lease_ns: int) -> list[OutboxRow]:
+        """Lease up to ``limit`` unpublished rows (offset order) to ``owner`` until
+        ``now_ns + lease_ns``, in one short transaction, and return them. Rows under another live
+        lease are skipped (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so relays share the work; SQLite:
+        its single write lock), and a lease that ran out can be claimed again (its relay died)."""
+        ...
 
-        PostgreSQL holds the rows ``FOR UPDATE SKIP LOCKED`` meanwhile, so several relays share the
-        work; SQLite reads after a persisted cursor (one relay per file)."""
+    def mark_published(self, owner: str, offsets: Sequence[int], now_ns: int, release: Sequence[int] = ()) -> int:
+        """Mark rows ``offsets`` published (their PubAck came) and give back the rows ``release``
+        (claimed by ``owner``, not acknowledged) for the next claim; return how many were newly marked."""
+        ...
+
+    # consumers' inbox
+    def applied(self, consumer: str, msg_ids: Sequence[str]) -> set[str]:
+        """The ids among ``msg_ids`` whose effect ``consumer`` has applied (committed)."""
+        ...
+
+    def apply_once(self, consumer: str, msg_id: str, effect: Effect, now_ns: int | None = None) -> bool:
+        """In one transaction: record ``msg_id`` in ``consumer``'s inbox and run ``effect`` on it;
+        ``False`` (and ``effect`` not run) when the inbox already holds it. Either both commit or
+        neither: an effect that raises rolls its inbox row back, and the error propagates."""
         ...
 
     # operators (read API)

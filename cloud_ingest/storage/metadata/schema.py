@@ -69,6 +69,23 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         "CREATE INDEX segments_unprocessed ON segments (created_ns) WHERE processed_ns IS NULL",
         "CREATE INDEX uploads_stalled ON uploads (status) WHERE offset_bytes = length_bytes",
     )),
+    (5, (
+        # a segment record's version (1 at ingest; records are immutable) names its announcement:
+        # the message id is "<segment_id>:<version>", the same in every database and on every feed
+        "ALTER TABLE segments ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE outbox ADD COLUMN segment_version INTEGER NOT NULL DEFAULT 1",
+        # relay claims: a short transaction leases rows, the publish runs outside any transaction
+        "ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE outbox ADD COLUMN lease_until_ns BIGINT NOT NULL DEFAULT 0",
+        # the SQLite relay used to publish after a cursor row: what it had passed is published
+        """UPDATE outbox SET published_ns = created_ns WHERE published_ns IS NULL AND outbox_offset <=
+            COALESCE((SELECT consumed_offset FROM outbox_consumers WHERE consumer = '__relay__'), 0)""",
+        "DELETE FROM outbox_consumers WHERE consumer = '__relay__'",
+        # each consumer's applied message ids, written in the transaction of the consumer's effect
+        """CREATE TABLE consumer_inbox (
+            consumer TEXT NOT NULL, msg_id TEXT NOT NULL, applied_ns BIGINT NOT NULL,
+            PRIMARY KEY (consumer, msg_id))""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1][0]

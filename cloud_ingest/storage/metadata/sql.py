@@ -6,7 +6,8 @@ transaction serialised per upload (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
 PATCH body streams in, so no DB transaction ever waits on the network, a daemon that dies loses
 its lease after ``lease_ns``, and any daemon can then resume the upload.
 
-Segments, their labels, the outbox, quarantine and operators over SQL (both back-ends).
+Segments, their labels, quarantine and operators over SQL (both back-ends); the outbox, the
+relay's claims and the consumers' inbox are in :mod:`cloud_ingest.storage.metadata.queue_tables`.
 
 Completing an upload is one transaction (:meth:`SQLMetadataDB.commit_ingest`): the snapshot's
 segments, an outbox row per new segment, and the upload marked complete. When a join planner is
@@ -18,7 +19,6 @@ adjacent snapshots at once cannot both miss each other.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -39,21 +39,20 @@ from cloud_ingest.storage.metadata.protocol import (
     UploadRecord,
     VehicleRow,
 )
+from cloud_ingest.storage.metadata.queue_tables import QueueTables
 from cloud_ingest.storage.metadata.rows import (
-    OUTBOX_COLS,
     SEGMENT_COLS,
     UPLOAD_COLS,
     Tx,
-    outbox_row,
     segment_row,
     upload_row,
 )
 
 
-class SQLMetadataDB(abc.ABC):
+class SQLMetadataDB(QueueTables):
     """:class:`cloud_ingest.storage.metadata.protocol.MetadataDB` over SQL: schema, vehicles, uploads, segments,
-    the outbox, quarantine and operators. Back-ends add transactions, locks and the relay (see the
-    module docstring for locking)."""
+    quarantine and operators, and (from :class:`QueueTables`) the outbox, relay claims and inbox.
+    Back-ends add transactions and locks (see the module docstring for locking)."""
 
     dialect: str = ""
 
@@ -212,16 +211,12 @@ class SQLMetadataDB(abc.ABC):
                           "AND lock_until_ns < ?", (IN_PROGRESS, now_ns, now_ns))
         return [upload_row(r) for r in rows]
 
-    # -- segments, outbox, quarantine, operators -----------------------------------------
-
-    @abc.abstractmethod
-    def publish_outbox(self, limit: int, publish: Callable[[list[OutboxRow]], int]) -> int:
-        """See :meth:`cloud_ingest.storage.metadata.protocol.MetadataDB.publish_outbox`."""
+    # -- segments, quarantine, operators -------------------------------------------------
 
     def _insert_segment(self, tx: Tx, s: SegmentRow) -> bool:
-        tx.run(f"INSERT INTO segments ({SEGMENT_COLS}) VALUES ({', '.join('?' * 11)}) ON CONFLICT DO NOTHING",
+        tx.run(f"INSERT INTO segments ({SEGMENT_COLS}) VALUES ({', '.join('?' * 12)}) ON CONFLICT DO NOTHING",
                (s.segment_id, s.vehicle_id, s.start_ns, s.end_ns, s.snapshot_id, s.snapshot_sha256,
-                s.upload_id, s.raw_key, s.record, s.created_ns, s.superseded_by))
+                s.upload_id, s.raw_key, s.record, s.created_ns, s.superseded_by, s.version))
         if tx.changed() != 1:
             return False
         for label in sorted(set(s.labels)):
@@ -232,6 +227,7 @@ class SQLMetadataDB(abc.ABC):
     def commit_ingest(self, upload_id: str, segments: list[SegmentRow], outbox: list[OutboxRow],
                       now_ns: int, planner: JoinPlanner | None = None, join_gap_ns: int = 0) -> list[str]:
         by_id = {o.segment_id: o for o in outbox}
+        versions = {s.segment_id: s.version for s in segments}
         new: list[str] = []
         superseded: set[str] = set()
         with self.transaction() as tx:
@@ -247,6 +243,7 @@ class SQLMetadataDB(abc.ABC):
                 plan = planner([segment_row(r) for r in rows if r[0] not in ids])
                 new += [s.segment_id for s in plan.segments if self._insert_segment(tx, s)]
                 by_id.update({o.segment_id: o for o in plan.outbox})
+                versions.update({s.segment_id: s.version for s in plan.segments})
                 for old, replacement in sorted(plan.supersede.items()):
                     tx.run("UPDATE segments SET superseded_by = ? WHERE segment_id = ? AND superseded_by = ''",
                            (replacement, old))
@@ -256,8 +253,9 @@ class SQLMetadataDB(abc.ABC):
                 self._lock_outbox(tx)
             for sid in announce:
                 o = by_id[sid]
-                tx.run("INSERT INTO outbox (topic, msg_key, segment_id, payload, created_ns) "
-                       "VALUES (?, ?, ?, ?, ?)", (o.topic or SEGMENTS_TOPIC, o.key, sid, o.payload, now_ns))
+                tx.run("INSERT INTO outbox (topic, msg_key, segment_id, payload, created_ns, segment_version) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (o.topic or SEGMENTS_TOPIC, o.key, sid, o.payload, now_ns, versions[sid]))
             tx.run("UPDATE uploads SET status = ?, segment_ids = ?, lock_owner = '' WHERE upload_id = ?",
                    (COMPLETE, ",".join(s.segment_id for s in segments), upload_id))
         return new
@@ -346,28 +344,6 @@ class SQLMetadataDB(abc.ABC):
             rows = tx.run("SELECT segment_id FROM segments WHERE vehicle_id = ? AND snapshot_sha256 = ? "
                           "ORDER BY start_ns", (vehicle_id, sha256))
         return [str(r[0]) for r in rows]
-
-    # -- outbox --------------------------------------------------------------------------
-    def read_outbox(self, after_offset: int, limit: int) -> list[OutboxRow]:
-        with self.transaction() as tx:
-            rows = tx.run(f"SELECT {OUTBOX_COLS} FROM outbox WHERE outbox_offset > ? "
-                          "ORDER BY outbox_offset LIMIT ?", (after_offset, limit))
-        return [outbox_row(r) for r in rows]
-
-    def get_consumer_offset(self, consumer: str) -> int:
-        with self.transaction() as tx:
-            rows = tx.run("SELECT consumed_offset FROM outbox_consumers WHERE consumer = ?", (consumer,))
-        return int(rows[0][0]) if rows else 0
-
-    def set_consumer_offset(self, consumer: str, offset: int) -> None:
-        with self.transaction() as tx:
-            self._set_offset(tx, consumer, offset)
-
-    @staticmethod
-    def _set_offset(tx: Tx, consumer: str, offset: int) -> None:
-        tx.run("INSERT INTO outbox_consumers (consumer, consumed_offset) VALUES (?, ?) "
-               "ON CONFLICT (consumer) DO UPDATE SET consumed_offset = excluded.consumed_offset",
-               (consumer, offset))
 
     # -- operators -----------------------------------------------------------------------
     def add_operator(self, row: OperatorRow) -> None:

@@ -2,25 +2,21 @@
 
 Every transaction is ``BEGIN IMMEDIATE``, which takes SQLite's single write lock at once: this
 serialises writers across threads *and* across daemons sharing the file, which is exactly the
-per-upload lock the lease protocol in :mod:`cloud_ingest.storage.metadata.sql` needs.
+per-upload lock the lease protocol in :mod:`cloud_ingest.storage.metadata.sql` needs, and it
+serialises relay claims (:mod:`cloud_ingest.storage.metadata.queue_tables`) without row locks.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cloud_ingest.storage.metadata.protocol import DBOptions, OutboxRow
-from cloud_ingest.storage.metadata.rows import Tx
+from cloud_ingest.storage.metadata.protocol import DBOptions, Tx
 from cloud_ingest.storage.metadata.sql import SQLMetadataDB
-
-#: The ``outbox_consumers`` row holding how far the relay has published.
-RELAY_CURSOR = "__relay__"
 
 
 class _SQLiteTx(Tx):
@@ -77,18 +73,6 @@ class SQLiteDB(SQLMetadataDB):
 
     def _lock_outbox(self, tx: Tx) -> None:
         """Nothing more to do: SQLite commits writers one at a time."""
-
-    def publish_outbox(self, limit: int, publish: Callable[[list[OutboxRow]], int]) -> int:
-        """Rows after the persisted relay cursor; the write lock is not held while publishing."""
-        cursor = self.get_consumer_offset(RELAY_CURSOR)
-        rows = self.read_outbox(cursor, limit)
-        done = publish(rows) if rows else 0
-        if done:
-            with self.transaction() as tx:
-                tx.run("UPDATE outbox SET published_ns = ? WHERE outbox_offset > ? AND outbox_offset <= ?",
-                       (time.time_ns(), cursor, rows[done - 1].offset))
-                self._set_offset(tx, RELAY_CURSOR, rows[done - 1].offset)
-        return done
 
     def close(self) -> None:
         with self._lock:

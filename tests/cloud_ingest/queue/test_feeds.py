@@ -2,7 +2,8 @@
 
 The outbox feed reads the metadata DB directly; the nats feed reads what a real relay published
 to the real JetStream server. Both must deliver every announcement, re-deliver what was not
-acknowledged after a restart, and skip (and count) a message that is not an announcement.
+acknowledged after a restart, and skip (and count) a message that is not an announcement. Both
+name each delivery ``<segment_id>:<version>``, so one consumer inbox serves either.
 """
 
 from __future__ import annotations
@@ -16,25 +17,33 @@ import nats
 import pytest
 
 from cloud_ingest.config import CloudConfig
-from cloud_ingest.queue.announce import Announcement
+from cloud_ingest.queue.announce import Announcement, message_id
 from cloud_ingest.queue.consumer import SegmentConsumer
 from cloud_ingest.queue.jetstream import JetStreamFeed
 from cloud_ingest.queue.outbox import OutboxFeed
 from cloud_ingest.queue.protocol import SegmentFeed
 from cloud_ingest.queue.registry import BACKENDS, open_feed
 from cloud_ingest.queue.relay import Relay, connect, ensure_stream
-from cloud_ingest.storage.metadata.protocol import OutboxRow, SegmentRow, UploadRecord
+from cloud_ingest.storage.metadata.protocol import Effect, OutboxRow, SegmentRow, UploadRecord
 from cloud_ingest.storage.metadata.sql import SQLMetadataDB
 from tests.cloud_ingest.conftest import open_config_db
-from tests.cloud_ingest.queue.test_relay import fill_outbox, nats_unreachable, relay_config
+from tests.cloud_ingest.queue.helpers import (
+    applied_counts,
+    count_effect,
+    fill_outbox,
+    make_effects_table,
+    nats_unreachable,
+    relay_config,
+)
+from tests.helpers import require
 
 S = 1_000_000_000
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "nats" and (reason := nats_unreachable()):
-        pytest.skip(reason)
+    if request.param == "nats":
+        require(nats_unreachable())
     return str(request.param)
 
 
@@ -73,11 +82,13 @@ async def cleanup(cfg: CloudConfig) -> AsyncIterator[None]:
         await nc.close()
 
 
-async def _drain(feed: SegmentFeed, want: int, ack: bool) -> list[str]:
+async def _drain(feed: SegmentFeed, want: int, ack: bool, msg_ids: list[str] | None = None) -> list[str]:
     got: list[str] = []
     for _ in range(50):
         batch = await feed.fetch(64, timeout_s=0.5)
         got += [d.announcement.segment_id for d in batch]
+        if msg_ids is not None:
+            msg_ids += [d.msg_id for d in batch]
         if ack:
             await feed.ack(batch)
         if len(got) >= want:
@@ -90,7 +101,9 @@ async def test_every_announcement_delivered_once_acked(backend: str, cfg: CloudC
     ids = fill_outbox(db, 40)
     await _publish(backend, cfg, db)
     feed = await open_feed(backend, cfg, db, f"c{uuid.uuid4().hex[:8]}")
-    assert sorted(await _drain(feed, 40, ack=True)) == sorted(ids)
+    msg_ids: list[str] = []
+    assert sorted(await _drain(feed, 40, ack=True, msg_ids=msg_ids)) == sorted(ids)
+    assert sorted(msg_ids) == sorted(message_id(i, 1) for i in ids)  # the segment's, not an offset
     assert await feed.fetch(10, timeout_s=0.3) == []  # nothing more, nothing twice
     await feed.close()
 
@@ -105,7 +118,8 @@ async def test_unacknowledged_deliveries_come_back_after_a_restart(backend: str,
     def open_one() -> SegmentFeed:
         if nc is None:
             return OutboxFeed(db, name)
-        return JetStreamFeed(nc.jetstream(), cfg.relay, durable=name, ack_wait_s=1.0)  # re-delivery soon
+        # re-delivery soon, yet late enough that an ack sent on a loaded machine lands in time
+        return JetStreamFeed(nc.jetstream(), cfg.relay, durable=name, ack_wait_s=3.0)
 
     feed = open_one()
     first = await feed.fetch(5, timeout_s=2.0)
@@ -130,17 +144,38 @@ async def test_a_message_that_is_no_announcement_is_counted_and_skipped(backend:
     db.commit_ingest("v" * 32, [bad], [OutboxRow(0, "segments.raw", "car-0", bad.segment_id, b"\x00junk", 1)], 1)
     await _publish(backend, cfg, db)
     feed = await open_feed(backend, cfg, db, f"c{uuid.uuid4().hex[:8]}")
-    handled: list[str] = []
+    make_effects_table(db)
 
-    async def handle(_mid: str, ann: Announcement) -> None:
-        handled.append(ann.segment_id)
+    async def handle(ann: Announcement) -> Effect:
+        return count_effect(ann.segment_id)
 
-    consumer = SegmentConsumer(feed)
+    consumer = SegmentConsumer(feed, db, "mining")
     for _ in range(20):
         await consumer.poll(handle, batch=10, timeout_s=0.3)
-        if consumer.malformed and len(handled) == 2:
+        if consumer.malformed and consumer.applied == 2:
             break
-    assert sorted(handled) == sorted(good) and consumer.malformed == 1
+    assert applied_counts(db) == dict.fromkeys(good, 1) and consumer.malformed == 1
+    await consumer.close()
+
+
+async def test_a_restarted_consumer_skips_what_its_inbox_holds(backend: str, cfg: CloudConfig, db: SQLMetadataDB,
+                                                               cleanup: None) -> None:
+    ids = fill_outbox(db, 10)
+    await _publish(backend, cfg, db)
+    make_effects_table(db)
+    for sid in ids[:4]:  # applied and committed, then the consumer died before acknowledging
+        assert db.apply_once("mining", message_id(sid, 1), count_effect(sid))
+
+    async def handle(ann: Announcement) -> Effect:
+        return count_effect(ann.segment_id)
+
+    consumer = SegmentConsumer(await open_feed(backend, cfg, db, f"c{uuid.uuid4().hex[:8]}"), db, "mining")
+    for _ in range(20):
+        await consumer.poll(handle, batch=3, timeout_s=0.3)
+        if consumer.applied + consumer.duplicates == 10:
+            break
+    assert consumer.applied == 6 and consumer.duplicates == 4
+    assert applied_counts(db) == dict.fromkeys(ids, 1)
     await consumer.close()
 
 

@@ -1,9 +1,9 @@
-"""One suite for every MetadataDB back-end (SQLite file, real PostgreSQL in its own schema)."""
+"""One suite for every MetadataDB back-end (SQLite file, real PostgreSQL in its own schema; the ``db``
+fixture of this folder's conftest). The queue's tables are in ``test_queue_tables.py``."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,13 +24,6 @@ from cloud_ingest.storage.metadata.protocol import (
 from tests.cloud_ingest.conftest import open_config_db
 
 S = 1_000_000_000
-
-
-@pytest.fixture
-def db(cloud_config: CloudConfig) -> Iterator[MetadataDB]:
-    d = open_config_db(cloud_config)
-    yield d
-    d.close()
 
 
 def upload(uid: str = "a" * 32, vehicle: str = "car-1", sha: str = "f" * 64, length: int = 100) -> UploadRecord:
