@@ -30,7 +30,7 @@ _MAX_RECORD_HEADER = 64 * 1024
 
 #: Payload encodings this project produces (a receiver stores unknown ones opaquely).
 ENCODINGS = frozenset({"h265", "h264", "lidar_points_v1", "radar_v1", "imu_v1", "gnss_v1",
-                       "vehicle_state_v1", "calibration_v1", "model_scores_v1"})
+                       "vehicle_state_v1", "pose_v1", "calibration_v1", "model_scores_v1"})
 
 
 @dataclass(frozen=True, slots=True)

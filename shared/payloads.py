@@ -1,11 +1,12 @@
 """Payload codecs for the non-video sensors.
 
 LiDAR and radar are structured NumPy arrays sent as raw little-endian bytes (zero-copy on both
-ends); IMU, GNSS and vehicle state are small versioned msgpack envelopes.
+ends); IMU, GNSS, vehicle state and the 6-DoF vehicle pose are small versioned msgpack envelopes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -86,10 +87,45 @@ class VehicleState:
     SCHEMA = "avdata.VehicleState"
 
 
-_SmallPayload = TypeVar("_SmallPayload", ImuSample, GnssFix, VehicleState)
+#: Payload encoding and default topic of :class:`VehiclePose` messages.
+POSE_ENCODING = "pose_v1"
+POSE_TOPIC = "pose"
+#: How far from 1 a pose quaternion's norm may be: float32 round trips stay within ~1e-7, while a
+#: larger error means the sender built it wrongly (a raw, unnormalised attitude is no orientation).
+POSE_QUAT_NORM_TOLERANCE = 1e-3
 
 
-def encode_small(sample: ImuSample | GnssFix | VehicleState) -> bytes:
+@dataclass(frozen=True, slots=True)
+class VehiclePose:
+    """Full 6-DoF ego pose ``world_T_vehicle`` in a local ENU frame (x east, y north, z up).
+
+    ``position_m`` is the vehicle frame's origin (m); ``rotation_wxyz`` the unit Hamilton quaternion
+    rotating vehicle-frame vectors (x forward, y left, z up) into ENU. Where a drive also publishes
+    :class:`VehicleState`, both use the same local frame. Published at the pose source's own rate
+    (GNSS/INS, a localiser); raises :class:`MalformedMessage` for non-finite values or a quaternion
+    whose norm is off 1 by more than :data:`POSE_QUAT_NORM_TOLERANCE`.
+    """
+
+    position_m: tuple[float, float, float]
+    rotation_wxyz: tuple[float, float, float, float]
+
+    SCHEMA = "avdata.VehiclePose"
+
+    def __post_init__(self) -> None:
+        if len(self.position_m) != 3 or len(self.rotation_wxyz) != 4:
+            raise MalformedMessage(f"{self.SCHEMA}: position_m needs 3 numbers and rotation_wxyz 4, got "
+                                   f"{len(self.position_m)} and {len(self.rotation_wxyz)}")
+        if not all(math.isfinite(v) for v in (*self.position_m, *self.rotation_wxyz)):
+            raise MalformedMessage(f"{self.SCHEMA}: position or rotation is NaN or infinite")
+        norm = math.sqrt(sum(v * v for v in self.rotation_wxyz))
+        if abs(norm - 1.0) > POSE_QUAT_NORM_TOLERANCE:
+            raise MalformedMessage(f"{self.SCHEMA}: rotation_wxyz has norm {norm:.6g}, expected a unit quaternion")
+
+
+_SmallPayload = TypeVar("_SmallPayload", ImuSample, GnssFix, VehicleState, VehiclePose)
+
+
+def encode_small(sample: ImuSample | GnssFix | VehicleState | VehiclePose) -> bytes:
     """Encode a small sensor sample as a version-1 envelope."""
     body = asdict(sample)
     return wire.pack(sample.SCHEMA, 1, body)
@@ -104,8 +140,11 @@ def decode_small(payload: bytes | memoryview, cls: type[_SmallPayload]) -> _Smal
             continue
         value = body.get(name)
         if kind.startswith("tuple"):
-            if not isinstance(value, list | tuple) or len(value) != 3:
-                raise MalformedMessage(f"{cls.SCHEMA}: field {name!r} must be 3 numbers")
+            n = kind.count(",") + 1  # "tuple[float, float, float]": the annotation says how many
+            if not isinstance(value, list | tuple) or len(value) != n:
+                raise MalformedMessage(f"{cls.SCHEMA}: field {name!r} must be {n} numbers")
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+                raise MalformedMessage(f"{cls.SCHEMA}: field {name!r} must hold numbers only")
             kwargs[name] = tuple(float(v) for v in value)
         elif kind == "bool":
             kwargs[name] = wire.field(body, name, bool, cls.SCHEMA)

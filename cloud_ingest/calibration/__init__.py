@@ -11,9 +11,11 @@ from cloud_ingest.calibration.checks import (
     validate_bundle,
 )
 from cloud_ingest.calibration.geometry import (
+    ARRAY_MODULES,
     ROTATION_TOLERANCE,
     EgoPoses,
     Projection,
+    array_module,
     extrinsic_matrix,
     matrix_to_quat,
     motion_compensate,
@@ -26,6 +28,7 @@ from cloud_ingest.calibration.geometry import (
     se3,
     se3_compose,
     se3_inverse,
+    to_numpy,
     to_vehicle_clock,
     transform_points,
 )
@@ -51,6 +54,7 @@ from cloud_ingest.calibration.registry import (
 )
 
 __all__ = [
+    "ARRAY_MODULES",
     "DISTORTION_MODELS",
     "FORMATS",
     "KITTI_DEFAULT_SIZE_PX",
@@ -64,6 +68,7 @@ __all__ = [
     "EgoPoses",
     "Projection",
     "SafeUnpickler",
+    "array_module",
     "extrinsic_matrix",
     "extrinsics_from_matrix",
     "find_camera",
@@ -85,6 +90,7 @@ __all__ = [
     "se3_compose",
     "se3_inverse",
     "sensor_pose",
+    "to_numpy",
     "to_vehicle_clock",
     "transform_points",
     "validate_bundle",

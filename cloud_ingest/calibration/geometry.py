@@ -1,4 +1,4 @@
-"""Pure NumPy geometry for calibrated sensor data: rotations, poses, projection, compensation.
+"""Pure array geometry for calibrated sensor data: rotations, poses, projection, compensation.
 
 Conventions used throughout:
 
@@ -7,10 +7,17 @@ Conventions used throughout:
   ``a``. Sensor extrinsics are ``vehicle_T_sensor``; ego poses are ``world_T_vehicle``.
 - Vehicle frame: x forward, y left, z up, metres. Camera frame: optical, x right, y down, z forward.
 - Times are integer nanoseconds; lengths metres; angles radians.
+
+The per-point maths of motion compensation (quaternions, rigid transforms, pose interpolation,
+:func:`motion_compensate`) takes an array module ``xp``: NumPy by default, CuPy for a GPU
+(:func:`array_module` imports it only when asked). Inputs may live on the host; outputs are
+``xp`` arrays, and :func:`to_numpy` brings them back. The rest (SVD-based checks, projection,
+radar) is NumPy only: it runs on a handful of values per message.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,30 +33,55 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Largest deviation of a rotation's singular values from 1 accepted before it is re-orthonormalised.
 ROTATION_TOLERANCE = 1e-3
+#: Array modules :func:`array_module` knows (CuPy mirrors the NumPy API used here).
+ARRAY_MODULES = ("numpy", "cupy")
 
 
-def _as(array: npt.ArrayLike, tail: tuple[int, ...], name: str) -> FloatArray:
-    out = np.asarray(array, dtype=np.float64)
+def array_module(name: str) -> Any:
+    """The array module called ``name``: ``numpy``, or ``cupy`` (imported now, not before).
+
+    Raises :class:`GeometryError` for another name or when CuPy cannot be imported.
+    """
+    if name == "numpy":
+        return np
+    if name != "cupy":
+        raise GeometryError(f"unknown array module {name!r}: use one of {', '.join(ARRAY_MODULES)}")
+    try:
+        return importlib.import_module("cupy")
+    except ImportError as exc:
+        raise GeometryError(f"array module 'cupy' cannot be imported ({exc}): install the gpu extra "
+                            "(cupy-cuda12x) on a machine with a CUDA GPU, or use 'numpy'") from exc
+
+
+def to_numpy(array: Any) -> npt.NDArray[Any]:
+    """``array`` as a NumPy array: a CuPy array is copied to the host, a NumPy one returned as is."""
+    get = getattr(array, "get", None)  # cupy.ndarray.get() copies to the host; ndarray has no .get
+    return np.asarray(get() if callable(get) else array)
+
+
+def _as(array: npt.ArrayLike, tail: tuple[int, ...], name: str, xp: Any = np) -> FloatArray:
+    out: FloatArray = xp.asarray(array, dtype=xp.float64)
     if out.shape[out.ndim - len(tail):] != tail:
         raise GeometryError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {out.shape}")
-    if not np.all(np.isfinite(out)):
+    if not bool(xp.all(xp.isfinite(out))):
         raise GeometryError(f"{name} contains NaN or infinity")
     return out
 
 
-def quat_to_matrix(q_wxyz: npt.ArrayLike) -> FloatArray:
+def quat_to_matrix(q_wxyz: npt.ArrayLike, *, xp: Any = np) -> FloatArray:
     """Rotation matrices ``(..., 3, 3)`` from quaternions ``(..., 4)`` (normalised here)."""
-    q = _as(q_wxyz, (4,), "quaternion")
-    norm = np.linalg.norm(q, axis=-1, keepdims=True)
-    if np.any(norm < 1e-12):
+    q = _as(q_wxyz, (4,), "quaternion", xp)
+    norm = xp.linalg.norm(q, axis=-1, keepdims=True)
+    if bool(xp.any(norm < 1e-12)):
         raise GeometryError("quaternion has zero norm")
-    w, x, y, z = np.moveaxis(q / norm, -1, 0)
-    flat = np.stack([
+    w, x, y, z = xp.moveaxis(q / norm, -1, 0)
+    flat = xp.stack([
         1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
         2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
     ], axis=-1)
-    return flat.reshape((*q.shape[:-1], 3, 3))
+    out: FloatArray = flat.reshape((*q.shape[:-1], 3, 3))
+    return out
 
 
 def nearest_rotation(matrix: npt.ArrayLike) -> FloatArray:
@@ -90,63 +122,65 @@ def matrix_to_quat(matrix: npt.ArrayLike) -> FloatArray:
     return np.where(q[:, :1] < 0, -q, q).reshape((*rotations.shape[:-2], 4))
 
 
-def quat_slerp(q0: npt.ArrayLike, q1: npt.ArrayLike, alpha: npt.ArrayLike) -> FloatArray:
+def quat_slerp(q0: npt.ArrayLike, q1: npt.ArrayLike, alpha: npt.ArrayLike, *, xp: Any = np) -> FloatArray:
     """Spherical linear interpolation between unit quaternions along the shorter arc.
 
     ``q0``, ``q1`` broadcast as ``(..., 4)``; ``alpha`` in [0, 1] broadcasts as ``(...)``.
     """
-    a = _as(q0, (4,), "q0")
-    b = _as(q1, (4,), "q1")
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    t = np.asarray(alpha, dtype=np.float64)[..., None]
-    dot = np.sum(a * b, axis=-1, keepdims=True)
-    b = np.where(dot < 0, -b, b)
-    dot = np.clip(np.abs(dot), 0.0, 1.0)
-    theta = np.arccos(dot)
-    sin_theta = np.sin(theta)
+    a = _as(q0, (4,), "q0", xp)
+    b = _as(q1, (4,), "q1", xp)
+    a = a / xp.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / xp.linalg.norm(b, axis=-1, keepdims=True)
+    t = xp.asarray(alpha, dtype=xp.float64)[..., None]
+    dot = xp.sum(a * b, axis=-1, keepdims=True)
+    b = xp.where(dot < 0, -b, b)
+    dot = xp.clip(xp.abs(dot), 0.0, 1.0)
+    theta = xp.arccos(dot)
+    sin_theta = xp.sin(theta)
     near = sin_theta < 1e-6  # nearly identical rotations: the linear blend is exact to 1e-12
-    safe = np.where(near, 1.0, sin_theta)
-    w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
-    w1 = np.where(near, t, np.sin(t * theta) / safe)
+    safe = xp.where(near, 1.0, sin_theta)
+    w0 = xp.where(near, 1.0 - t, xp.sin((1.0 - t) * theta) / safe)
+    w1 = xp.where(near, t, xp.sin(t * theta) / safe)
     out = w0 * a + w1 * b
-    return np.asarray(out / np.linalg.norm(out, axis=-1, keepdims=True), dtype=np.float64)
+    result: FloatArray = out / xp.linalg.norm(out, axis=-1, keepdims=True)
+    return result
 
 
-def se3(rotation: npt.ArrayLike, translation_m: npt.ArrayLike) -> FloatArray:
+def se3(rotation: npt.ArrayLike, translation_m: npt.ArrayLike, *, xp: Any = np) -> FloatArray:
     """Homogeneous transforms ``(..., 4, 4)`` from rotations ``(..., 3, 3)`` and translations."""
-    r = _as(rotation, (3, 3), "rotation")
-    t = _as(translation_m, (3,), "translation")
+    r = _as(rotation, (3, 3), "rotation", xp)
+    t = _as(translation_m, (3,), "translation", xp)
     shape = np.broadcast_shapes(r.shape[:-2], t.shape[:-1])
-    out = np.zeros((*shape, 4, 4))
+    out: FloatArray = xp.zeros((*shape, 4, 4))
     out[..., :3, :3] = r
     out[..., :3, 3] = t
     out[..., 3, 3] = 1.0
     return out
 
 
-def se3_inverse(transform: npt.ArrayLike) -> FloatArray:
+def se3_inverse(transform: npt.ArrayLike, *, xp: Any = np) -> FloatArray:
     """Inverse of rigid transforms ``(..., 4, 4)`` (transpose the rotation, no general inverse)."""
-    t = _as(transform, (4, 4), "transform")
-    r_inv = np.swapaxes(t[..., :3, :3], -1, -2)
-    return se3(r_inv, -np.einsum("...ij,...j->...i", r_inv, t[..., :3, 3]))
+    t = _as(transform, (4, 4), "transform", xp)
+    r_inv = xp.swapaxes(t[..., :3, :3], -1, -2)
+    return se3(r_inv, -xp.einsum("...ij,...j->...i", r_inv, t[..., :3, 3]), xp=xp)
 
 
-def se3_compose(*transforms: npt.ArrayLike) -> FloatArray:
+def se3_compose(*transforms: npt.ArrayLike, xp: Any = np) -> FloatArray:
     """``a_T_b @ b_T_c @ ...``: the product of rigid transforms, left to right."""
     if not transforms:
         raise GeometryError("se3_compose needs at least one transform")
-    out = _as(transforms[0], (4, 4), "transform")
+    out = _as(transforms[0], (4, 4), "transform", xp)
     for t in transforms[1:]:
-        out = out @ _as(t, (4, 4), "transform")
+        out = out @ _as(t, (4, 4), "transform", xp)
     return out
 
 
-def transform_points(transform: npt.ArrayLike, points_m: npt.ArrayLike) -> FloatArray:
+def transform_points(transform: npt.ArrayLike, points_m: npt.ArrayLike, *, xp: Any = np) -> FloatArray:
     """Apply ``a_T_b (4, 4)`` to points ``(N, 3)`` in frame b; returns ``(N, 3)`` in frame a."""
-    t = _as(transform, (4, 4), "transform")
-    p = _as(points_m, (3,), "points")
-    return np.asarray(p @ t[:3, :3].T + t[:3, 3], dtype=np.float64)
+    t = _as(transform, (4, 4), "transform", xp)
+    p = _as(points_m, (3,), "points", xp)
+    out: FloatArray = p @ t[:3, :3].T + t[:3, 3]
+    return out
 
 
 def extrinsic_matrix(extrinsics: SensorExtrinsics) -> FloatArray:
@@ -221,48 +255,58 @@ class EgoPoses:
         object.__setattr__(self, "rotation_wxyz", rot)
         object.__setattr__(self, "translation_m", trans)
 
-    def at(self, t_ns: npt.ArrayLike) -> FloatArray:
-        """``world_T_vehicle (N, 4, 4)`` at times ``(N,)``: linear in translation, SLERP in rotation."""
-        q = np.atleast_1d(np.asarray(t_ns))
+    def at(self, t_ns: npt.ArrayLike, *, xp: Any = np) -> FloatArray:
+        """``world_T_vehicle (N, 4, 4)`` at times ``(N,)``: linear in translation, SLERP in rotation.
+
+        The result is an ``xp`` array; the track's own arrays are copied to ``xp`` per call (they
+        are small: one row per pose).
+        """
+        q = xp.atleast_1d(xp.asarray(t_ns))
         if not np.issubdtype(q.dtype, np.integer):
             raise GeometryError(f"query times must be integer nanoseconds, got {q.dtype}")
         first, last = int(self.t_ns[0]), int(self.t_ns[-1])
         if q.size and (int(q.min()) < first or int(q.max()) > last):
             raise GeometryError(f"times [{int(q.min())}, {int(q.max())}] ns fall outside the ego-pose "
                                 f"track [{first}, {last}] ns")
+        times, rotations = xp.asarray(self.t_ns), xp.asarray(self.rotation_wxyz)
+        translations = xp.asarray(self.translation_m)
         if self.t_ns.size == 1:
-            return np.broadcast_to(se3(quat_to_matrix(self.rotation_wxyz[0]), self.translation_m[0]),
-                                   (q.size, 4, 4)).copy()
-        i = np.clip(np.searchsorted(self.t_ns, q, side="right") - 1, 0, self.t_ns.size - 2)
-        span = (self.t_ns[i + 1] - self.t_ns[i]).astype(np.float64)
-        alpha = (q.astype(np.int64) - self.t_ns[i]).astype(np.float64) / span
-        trans = self.translation_m[i] + alpha[:, None] * (self.translation_m[i + 1] - self.translation_m[i])
-        rot = quat_slerp(self.rotation_wxyz[i], self.rotation_wxyz[i + 1], alpha)
-        return se3(quat_to_matrix(rot), trans)
+            one = se3(quat_to_matrix(rotations[0], xp=xp), translations[0], xp=xp)
+            tiled: FloatArray = xp.broadcast_to(one, (q.size, 4, 4)).copy()
+            return tiled
+        i = xp.clip(xp.searchsorted(times, q, side="right") - 1, 0, self.t_ns.size - 2)
+        span = (times[i + 1] - times[i]).astype(xp.float64)
+        alpha = (q.astype(xp.int64) - times[i]).astype(xp.float64) / span
+        trans = translations[i] + alpha[:, None] * (translations[i + 1] - translations[i])
+        rot = quat_slerp(rotations[i], rotations[i + 1], alpha, xp=xp)
+        return se3(quat_to_matrix(rot, xp=xp), trans, xp=xp)
 
 
 def motion_compensate(points_m: npt.ArrayLike, t_offset_ns: npt.ArrayLike, sweep_t_ns: int,
                       poses: EgoPoses, *, ref_t_ns: int | None = None,
-                      vehicle_T_sensor: npt.ArrayLike | None = None) -> FloatArray:
+                      vehicle_T_sensor: npt.ArrayLike | None = None, xp: Any = np) -> FloatArray:
     """Undo ego motion inside a LiDAR sweep.
 
     Point ``i`` ``(N, 3)`` was measured at ``sweep_t_ns + t_offset_ns[i]`` in the sensor frame (or
     the vehicle frame at that instant when ``vehicle_T_sensor`` is ``None``). Returns ``(N, 3)`` in
     the vehicle frame at ``ref_t_ns`` (default ``sweep_t_ns``), i.e.
-    ``inv(world_T_vehicle(ref)) @ world_T_vehicle(t_i) @ vehicle_T_sensor @ p_i``.
+    ``inv(world_T_vehicle(ref)) @ world_T_vehicle(t_i) @ vehicle_T_sensor @ p_i``, as an ``xp`` array.
+    All six degrees of freedom of ``poses`` apply: a planar track is simply one with z = 0 and
+    rotations about +z.
     """
-    pts = _as(points_m, (3,), "points")
+    pts = _as(points_m, (3,), "points", xp)
     if vehicle_T_sensor is not None:
-        pts = transform_points(vehicle_T_sensor, pts)
-    offsets = np.asarray(t_offset_ns)
+        pts = transform_points(vehicle_T_sensor, pts, xp=xp)
+    offsets = xp.asarray(t_offset_ns)
     if offsets.shape != pts.shape[:1] or not np.issubdtype(offsets.dtype, np.integer):
         raise GeometryError(f"t_offset_ns must be {pts.shape[0]} integers, got {offsets.dtype} {offsets.shape}")
     ref = sweep_t_ns if ref_t_ns is None else ref_t_ns
     # Points share firing times in bursts; interpolating each distinct time once saves work.
-    times, inverse = np.unique(offsets.astype(np.int64) + np.int64(sweep_t_ns), return_inverse=True)
-    ref_T_point = se3_inverse(poses.at([ref])[0]) @ poses.at(times)
+    times, inverse = xp.unique(offsets.astype(xp.int64) + np.int64(sweep_t_ns), return_inverse=True)
+    ref_T_point = se3_inverse(poses.at([ref], xp=xp)[0], xp=xp) @ poses.at(times, xp=xp)
     rel = ref_T_point[inverse.reshape(-1), :3, :]
-    return np.asarray((rel[:, :, :3] @ pts[:, :, None])[:, :, 0] + rel[:, :, 3], dtype=np.float64)
+    out: FloatArray = (rel[:, :, :3] @ pts[:, :, None])[:, :, 0] + rel[:, :, 3]
+    return out
 
 
 def radar_directions(azimuth_rad: npt.ArrayLike, elevation_rad: npt.ArrayLike) -> FloatArray:

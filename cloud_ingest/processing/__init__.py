@@ -1,17 +1,17 @@
 """Processed outputs derived from raw data: calibration applied to LiDAR and radar.
 
 :mod:`.keys` names the objects, :mod:`.calibrate` holds the pure maths (which streams get
-calibrated, ego motion from vehicle states, compensation, Doppler correction), :mod:`.outputs`
-reads the raw snapshot and writes the calibrated objects.
+calibrated, compensation, Doppler correction), :mod:`.ego_motion` the ego track (6-DoF from a pose
+stream, else planar from the vehicle states), :mod:`.outputs` reads the raw snapshot and writes the
+calibrated objects.
 """
 
 from cloud_ingest.processing.calibrate import (
-    EXTRAPOLATE_NS,
-    EgoTrack,
     calibrated_refs,
     compensate_sweep,
     correct_returns,
     offset_ns,
+    pose_refs,
     with_calibrated_refs,
 )
 from cloud_ingest.processing.complete import (
@@ -21,6 +21,16 @@ from cloud_ingest.processing.complete import (
     mark_superseded,
     utc_date,
     write_segment,
+)
+from cloud_ingest.processing.ego_motion import (
+    DIFF_NS,
+    EXTRAPOLATE_NS,
+    MODEL_6DOF,
+    MODEL_PLANAR,
+    EgoTrack,
+    quat_multiply,
+    quat_to_rotvec,
+    twist_motion,
 )
 from cloud_ingest.processing.keys import (
     CALIBRATED_OBJECT,
@@ -37,7 +47,10 @@ from cloud_ingest.processing.outputs import (
 __all__ = [
     "BUILDER",
     "CALIBRATED_OBJECT",
+    "DIFF_NS",
     "EXTRAPOLATE_NS",
+    "MODEL_6DOF",
+    "MODEL_PLANAR",
     "REPORT_OBJECT",
     "EgoTrack",
     "calibrated_key",
@@ -50,7 +63,11 @@ __all__ = [
     "mark_superseded",
     "needs_calibrated",
     "offset_ns",
+    "pose_refs",
+    "quat_multiply",
+    "quat_to_rotvec",
     "report_key",
+    "twist_motion",
     "utc_date",
     "with_calibrated_refs",
     "write_calibrated",

@@ -11,7 +11,9 @@ from shared.errors import MalformedMessage, OversizedMessage, TruncatedMessage, 
 from shared.messages import SensorMessage
 from shared.payloads import (
     LIDAR_DTYPE,
+    POSE_ENCODING,
     ImuSample,
+    VehiclePose,
     VehicleState,
     decode_points,
     decode_small,
@@ -106,6 +108,32 @@ def test_small_payloads_round_trip_and_reject_bad_fields() -> None:
     with pytest.raises(MalformedMessage, match="3 numbers"):
         decode_small(wire.pack(ImuSample.SCHEMA, 1, {"accel_mps2": [1, 2], "gyro_radps": [0, 0, 0]}),
                      ImuSample)
+
+
+def test_vehicle_pose_round_trips_and_rejects_what_is_no_pose() -> None:
+    pose = VehiclePose((5172.67, 2419.10, 66.93), (0.97037575, 0.0027177, -0.01430741, -0.24116138))
+    assert decode_small(encode_small(pose), VehiclePose) == pose and POSE_ENCODING in messages.ENCODINGS
+    body = {"position_m": [1.0, 2.0, 3.0], "rotation_wxyz": [1.0, 0.0, 0.0, 0.0]}
+    assert decode_small(wire.pack(VehiclePose.SCHEMA, 1, body), VehiclePose).position_m == (1.0, 2.0, 3.0)
+    for field, value, match in (("rotation_wxyz", [1.0, 0.0, 0.0], "must be 4 numbers"),
+                                ("rotation_wxyz", [2.0, 0.0, 0.0, 0.0], "norm 2"),
+                                ("rotation_wxyz", [0.0, 0.0, 0.0, 0.0], "norm 0"),
+                                ("position_m", [1.0, float("nan"), 0.0], "NaN or infinite"),
+                                ("position_m", [1.0, "2", 0.0], "numbers only"),
+                                ("position_m", [True, 0.0, 0.0], "numbers only")):
+        with pytest.raises(MalformedMessage, match=match):
+            decode_small(wire.pack(VehiclePose.SCHEMA, 1, {**body, field: value}), VehiclePose)
+    with pytest.raises(UnknownVersion):
+        decode_small(wire.pack(VehiclePose.SCHEMA, 2, body), VehiclePose)
+    with pytest.raises(MalformedMessage, match=r"expected a 'avdata\.VehiclePose' envelope"):
+        decode_small(encode_small(VehicleState(1.0, 2.0, 0.1, 15.0, 0.0, 0.0, 0.0, False)), VehiclePose)
+    with pytest.raises(MalformedMessage, match="unit quaternion"):
+        VehiclePose((0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0))  # the sender cannot build one either
+    # The planar state is untouched: a version-1 vehicle state written as before still decodes.
+    old = wire.pack(VehicleState.SCHEMA, 1, {"x_m": 1.0, "y_m": 2.0, "yaw_rad": 0.1, "speed_mps": 15.0,
+                                             "accel_mps2": 0.0, "lat_accel_mps2": 0.0, "steering_rad": 0.0,
+                                             "autonomy_engaged": False})
+    assert decode_small(old, VehicleState) == VehicleState(1.0, 2.0, 0.1, 15.0, 0.0, 0.0, 0.0, False)
 
 
 def test_from_frames_stamps_the_receive_time_when_given() -> None:

@@ -9,13 +9,16 @@ from vehicle.replay.cli import (
 )
 from vehicle.replay.comma2k19 import (
     ACCEL_HALF_WINDOW_S,
+    FRD_TO_FLU,
     GPS_EPOCH_UNIX_S,
     GPS_UTC_LEAP_S,
     NS,
     Comma2k19Segment,
+    PoseTrack,
     ReplaySourceError,
     StateTrack,
     load_segment,
+    pose_track,
     segment_messages,
     state_track,
 )
@@ -28,6 +31,7 @@ from vehicle.replay.geodesy import (
     ecef_to_geodetic,
     forward_yaw_enu,
     geodetic_to_ecef,
+    matrix_to_quaternion,
     quaternion_to_matrix,
 )
 from vehicle.replay.publish import (
@@ -42,6 +46,7 @@ from vehicle.replay.smoothing import local_linear_fit
 
 __all__ = [
     "ACCEL_HALF_WINDOW_S",
+    "FRD_TO_FLU",
     "GPS_EPOCH_UNIX_S",
     "GPS_UTC_LEAP_S",
     "NS",
@@ -52,6 +57,7 @@ __all__ = [
     "ZERO_COPY_BYTES",
     "Comma2k19Segment",
     "EnuFrame",
+    "PoseTrack",
     "ReplayPublishError",
     "ReplayReport",
     "ReplaySourceError",
@@ -66,6 +72,8 @@ __all__ = [
     "load_segment",
     "load_source",
     "local_linear_fit",
+    "matrix_to_quaternion",
+    "pose_track",
     "quaternion_to_matrix",
     "run",
     "segment_messages",

@@ -14,6 +14,11 @@ What the arrays are (comma2k19 README, checked against the values of the recorde
 * ``global_pose/frame_*`` (20 Hz, one per video frame): ECEF position (m) and velocity (m/s) of
   the camera, and the Hamilton quaternion (w, x, y, z) rotating camera [forward, right, down]
   vectors into ECEF; ``frame_gps_times`` holds (GPS week, time of week s) of each frame.
+  Published twice: planar, inside ``vehicle_state_v1`` (x, y, yaw at the CAN times), and as the
+  full 6-DoF ``pose_v1`` stream at its own 20 Hz (:func:`pose_track`): position and orientation of
+  the device in the same local ENU frame, its [forward, right, down] axes turned into our x
+  forward, y left, z up. The segment has no device-to-vehicle extrinsic, so the device frame is
+  the vehicle frame here, as it already is for the IMU and the yaw.
 
 The vehicle clock: boot time + a constant offset to Unix time, taken from the frames' GPS times
 (GPS − 18 leap seconds, valid for recordings from 2017 on). The u-blox UTC column agrees with it
@@ -28,12 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from shared.messages import SensorMessage
-from shared.payloads import GnssFix, ImuSample, VehicleState, encode_small
+from shared.payloads import POSE_ENCODING, POSE_TOPIC, GnssFix, ImuSample, VehiclePose, VehicleState, encode_small
 from vehicle.errors import VehicleError
-from vehicle.replay.geodesy import Array, EnuFrame, forward_yaw_enu, quaternion_to_matrix
+from vehicle.replay.geodesy import Array, EnuFrame, forward_yaw_enu, matrix_to_quaternion, quaternion_to_matrix
 from vehicle.replay.smoothing import local_linear_fit
 
 NS = 1_000_000_000
+#: Device [forward, right, down] axes → our [forward, left, up]: a half turn about forward.
+FRD_TO_FLU = np.diag([1.0, -1.0, -1.0])
 GPS_EPOCH_UNIX_S = 315_964_800  # 1980-01-06T00:00:00Z
 GPS_UTC_LEAP_S = 18  # GPS − UTC since 2017-01-01
 #: Half-width (s) of the centred local-linear fit that turns CAN speed into acceleration.
@@ -166,8 +173,26 @@ def state_track(seg: Comma2k19Segment) -> StateTrack:
     )
 
 
+@dataclass(frozen=True)
+class PoseTrack:
+    """The 6-DoF global pose in the local ENU frame of :func:`state_track` (origin: the first
+    frame's position): ``t_s (N,)`` boot time, ``position_m (N, 3)`` ENU, ``rotation_wxyz (N, 4)``
+    rotating x forward, y left, z up vectors into ENU."""
+
+    t_s: Array
+    position_m: Array
+    rotation_wxyz: Array
+
+
+def pose_track(seg: Comma2k19Segment) -> PoseTrack:
+    """The global pose frames as ENU positions and vehicle-to-ENU quaternions (one per frame)."""
+    frame = EnuFrame(seg.frame_ecef_m[0])
+    enu_R_flu = frame.rotation @ quaternion_to_matrix(seg.frame_quat_wxyz) @ FRD_TO_FLU
+    return PoseTrack(seg.frame_t_s, frame.positions(seg.frame_ecef_m), matrix_to_quaternion(enu_R_flu))
+
+
 def segment_messages(seg: Comma2k19Segment, sensor_prefix: str = "comma2k19") -> list[SensorMessage]:
-    """Every IMU, vehicle-state and GNSS sample as a SensorMessage, sorted by sensor time.
+    """Every IMU, vehicle-state, pose and GNSS sample as a SensorMessage, sorted by sensor time.
 
     ``seq`` counts per topic from 0; ``t_recv_ns`` is 0 (the receiver stamps it).
     """
@@ -185,6 +210,12 @@ def segment_messages(seg: Comma2k19Segment, sensor_prefix: str = "comma2k19") ->
             steering_rad=float(s.steering_rad[k]), autonomy_engaged=False)
         msgs.append(SensorMessage("vehicle_state", f"{sensor_prefix}/can", t_ns, 0, k, "vehicle_state_v1",
                                   encode_small(state)))
+    p = pose_track(seg)
+    for k, t_ns in enumerate(seg.vehicle_ns(p.t_s)):
+        pose = VehiclePose(position_m=(float(p.position_m[k, 0]), float(p.position_m[k, 1]), float(p.position_m[k, 2])),
+                           rotation_wxyz=(float(p.rotation_wxyz[k, 0]), float(p.rotation_wxyz[k, 1]),
+                                          float(p.rotation_wxyz[k, 2]), float(p.rotation_wxyz[k, 3])))
+        msgs.append(SensorMessage(POSE_TOPIC, f"{sensor_prefix}/pose", t_ns, 0, k, POSE_ENCODING, encode_small(pose)))
     u = seg.gnss_ublox
     for k, t_ns in enumerate(seg.vehicle_ns(seg.gnss_t_s)):
         # The processed log keeps no fix type or accuracy estimate: a 3-D single fix is the only

@@ -1,4 +1,4 @@
-"""Earth frames for replaying real logs: WGS-84 ECEF ↔ geodetic, local ENU, quaternion → yaw.
+"""Earth frames for replaying real logs: WGS-84 ECEF ↔ geodetic, local ENU, quaternions ↔ matrices, yaw.
 
 Pure NumPy, vectorised over rows. ENU is the local tangent frame at an origin (x east, y north,
 z up); a yaw in ENU is measured from east towards north (counter-clockwise seen from above).
@@ -89,6 +89,28 @@ def quaternion_to_matrix(q_wxyz: npt.ArrayLike) -> Array:
         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
     ]
     return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def matrix_to_quaternion(rotation: npt.ArrayLike) -> Array:
+    """Rotation matrices ``(N, 3, 3)`` → unit Hamilton quaternions ``(N, 4)`` as ``w, x, y, z``, ``w >= 0``.
+
+    Shepperd's method: each row uses the largest of the four ``4·q_i²`` diagonal combinations, so
+    no division by a small number happens for any rotation (half turns included).
+    """
+    m = np.asarray(rotation, dtype=np.float64).reshape(-1, 3, 3)
+    trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    cand = np.stack([1 + trace, 1 + 2 * m[:, 0, 0] - trace, 1 + 2 * m[:, 1, 1] - trace,
+                     1 + 2 * m[:, 2, 2] - trace], axis=1)  # 4·w², 4·x², 4·y², 4·z²
+    # Off-diagonal sums and differences: 4·(wx, wy, wz, xy, xz, yz).
+    wx, wy, wz = m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]
+    xy, xz, yz = m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1]
+    rows = np.stack([np.stack([cand[:, 0], wx, wy, wz], axis=1), np.stack([wx, cand[:, 1], xy, xz], axis=1),
+                     np.stack([wy, xy, cand[:, 2], yz], axis=1), np.stack([wz, xz, yz, cand[:, 3]], axis=1)], axis=1)
+    best = np.argmax(cand, axis=1)
+    q = rows[np.arange(len(m)), best]
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    out: Array = np.where(q[:, :1] < 0, -q, q)
+    return out
 
 
 def forward_yaw_enu(frame: EnuFrame, device_to_ecef: Array) -> Array:

@@ -151,7 +151,7 @@ def test_av2_motion_compensation_matches_ego_speed_times_time_span() -> None:
     poses = EgoPoses(col("timestamp_ns").to_numpy(),
                      np.stack([col(c).to_numpy() for c in ("qw", "qx", "qy", "qz")], axis=1),
                      np.stack([col(c).to_numpy() for c in ("tx_m", "ty_m", "tz_m")], axis=1))
-    sweep_path = next((AV2 / "sensors" / "lidar").glob("*.feather"))
+    sweep_path = AV2 / "sensors" / "lidar" / "315966265259836000.feather"  # the first of the two sweeps
     sweep_t = int(sweep_path.stem)
     sweep = feather.read_table(sweep_path)
     points = np.stack([sweep.column(c).to_numpy().astype(np.float64) for c in "xyz"], axis=1)

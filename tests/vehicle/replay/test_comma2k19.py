@@ -13,10 +13,23 @@ import numpy as np
 import pytest
 
 from shared.messages import SensorMessage
-from shared.payloads import GnssFix, ImuSample, VehicleState, decode_small
+from shared.payloads import POSE_ENCODING, GnssFix, ImuSample, VehiclePose, VehicleState, decode_small
 from vehicle.config.tree import load_config
-from vehicle.replay.comma2k19 import Comma2k19Segment, ReplaySourceError, load_segment, segment_messages, state_track
-from vehicle.replay.geodesy import EnuFrame, ecef_to_geodetic, geodetic_to_ecef
+from vehicle.replay.comma2k19 import (
+    Comma2k19Segment,
+    ReplaySourceError,
+    load_segment,
+    pose_track,
+    segment_messages,
+    state_track,
+)
+from vehicle.replay.geodesy import (
+    EnuFrame,
+    ecef_to_geodetic,
+    geodetic_to_ecef,
+    matrix_to_quaternion,
+    quaternion_to_matrix,
+)
 from vehicle.replay.publish import load_source
 from vehicle.replay.smoothing import local_linear_fit
 from vehicle.triggers.rules import TriggerEngine
@@ -37,7 +50,7 @@ def msgs(seg: Comma2k19Segment) -> list[SensorMessage]:
 
 def test_every_sample_becomes_one_message_in_time_order_at_its_recorded_rate(seg: Comma2k19Segment, msgs: list[SensorMessage]) -> None:
     counts = Counter(m.topic for m in msgs)
-    assert counts == {"imu": 6256, "vehicle_state": 4974, "gnss": 579}
+    assert counts == {"imu": 6256, "vehicle_state": 4974, "gnss": 579, "pose": 1200}
     assert [m.t_sensor_ns for m in msgs] == sorted(m.t_sensor_ns for m in msgs)
     for topic, n in counts.items():
         assert [m.seq for m in msgs if m.topic == topic] == list(range(n))
@@ -96,6 +109,46 @@ def test_speed_pose_and_gnss_agree_with_each_other(seg: Comma2k19Segment, msgs: 
     assert np.max(np.linalg.norm((fix_enu - pose_at_fix)[:, :2], axis=1)) < 5.0  # measured: 2.2 m
     assert np.median(np.abs(fix_enu[:, 2] - pose_at_fix[:, 2])) < 3.0  # both are ellipsoidal heights
     assert all(f.fix_type == 1 and math.isnan(f.h_accuracy_m) for f in fixes)
+
+
+def test_pose_stream_is_the_global_pose_in_the_state_frame_and_agrees_with_gravity(
+        seg: Comma2k19Segment, msgs: list[SensorMessage]) -> None:
+    poses = [m for m in msgs if m.topic == "pose"]
+    assert {m.encoding for m in poses} == {POSE_ENCODING} and len(poses) == len(seg.frame_t_s)  # 20 Hz, one a frame
+    assert np.median(np.diff([m.t_sensor_ns for m in poses])) / NS == pytest.approx(0.05, abs=1e-3)
+    decoded = [decode_small(m.payload, VehiclePose) for m in poses]
+    pos = np.array([p.position_m for p in decoded])
+    rot = quaternion_to_matrix(np.array([p.rotation_wxyz for p in decoded]))
+    # The same local ENU frame as vehicle_state: positions and yaw match the planar states.
+    frame = EnuFrame(seg.frame_ecef_m[0])
+    np.testing.assert_allclose(pos, frame.positions(seg.frame_ecef_m), atol=1e-6)
+    states = state_track(seg)
+    yaw = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
+    state_yaw = np.interp(seg.frame_t_s, states.t_s, np.unwrap(states.yaw_rad))
+    assert np.abs(np.angle(np.exp(1j * (yaw - state_yaw)))).max() < 1e-3
+    # What the planar state drops: the road climbs and falls by metres and the car pitches by degrees.
+    pitch = np.degrees(-np.arcsin(rot[:, 2, 0]))
+    assert np.ptp(pos[:, 2]) > 10.0 and pitch.max() > 3.0
+    # Roll and pitch checked against the IMU, an independent sensor: the specific force turned into
+    # ENU by the pose, minus the acceleration of the pose's own position, is gravity (straight up).
+    # Both smoothed over ±0.5 s: a 20 Hz position differentiated twice is noise otherwise.
+    f_body = seg.accel_frd_mps2 * [1.0, -1.0, -1.0]  # FRD → x forward, y left, z up
+    f_smooth = np.stack([local_linear_fit(seg.imu_t_s, f_body[:, i], 0.5)[0] for i in range(3)], axis=1)
+    f_at_pose = np.stack([np.interp(seg.frame_t_s, seg.imu_t_s, f_smooth[:, i]) for i in range(3)], axis=1)
+    accel = np.stack([local_linear_fit(seg.frame_t_s, local_linear_fit(seg.frame_t_s, pos[:, i], 0.5)[1], 0.5)[1]
+                      for i in range(3)], axis=1)
+
+    def tilt_deg(rotations: np.ndarray) -> np.ndarray:
+        up = np.einsum("nij,nj->ni", rotations, f_at_pose) - accel
+        return np.asarray(np.degrees(np.arccos(up[:, 2] / np.linalg.norm(up, axis=1))))
+
+    assert np.median(tilt_deg(rot)) < 1.0 and np.percentile(tilt_deg(rot), 95) < 2.0  # measured: 0.70°, 1.18°
+    assert np.median(tilt_deg(np.swapaxes(rot, 1, 2))) > 5.0  # the inverse rotation would be far off (7.8°)
+    # matrix_to_quaternion, used to build the stream, inverts quaternion_to_matrix (half turns too).
+    q = pose_track(seg).rotation_wxyz
+    np.testing.assert_allclose(matrix_to_quaternion(quaternion_to_matrix(q)), q, atol=1e-12)
+    for half_turn in (np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1])):
+        np.testing.assert_allclose(quaternion_to_matrix(matrix_to_quaternion(half_turn))[0], half_turn, atol=1e-12)
 
 
 def test_hard_brake_rule_sees_the_real_deceleration_once(msgs: list[SensorMessage]) -> None:
@@ -165,4 +218,4 @@ def test_source_specs_are_checked() -> None:
         load_source(str(SEG))
     with pytest.raises(ReplaySourceError, match="unknown source kind 'rosbag'"):
         load_source("rosbag:/x")
-    assert len(load_source(f"comma2k19:{SEG}")) == 11809
+    assert len(load_source(f"comma2k19:{SEG}")) == 13009

@@ -118,7 +118,7 @@ def test_replay_into_the_recorder_process_fires_hard_brake_at_the_real_decelerat
         recorder.stderr.close()
 
     msgs = segment_messages(load_segment(SEG))
-    published = {t: sum(1 for m in msgs if m.topic == t) for t in ("imu", "vehicle_state", "gnss")}
+    published = {t: sum(1 for m in msgs if m.topic == t) for t in ("imu", "vehicle_state", "gnss", "pose")}
     assert report["published"] == published
     received = _metric(metrics, "avdata_vehicle_messages_received_total")
     assert received == {f'{{topic="{t}"}}': float(n) for t, n in published.items()}, "nothing lost"
