@@ -59,6 +59,14 @@ def test_the_threshold_comes_from_held_out_frames_not_from_the_fit_itself() -> N
     assert np.min(result.reference.scores(new + 1.5)) > threshold.value
 
 
+def test_the_quantile_chosen_at_fit_time_sets_the_threshold() -> None:
+    groups = clustered(np.random.default_rng(6), 16, 3, 32)
+    ids = [str(i) for i in range(16)]
+    low, mid, high = (fit_reference(groups, ids, spec(32), quantile=q).reference.threshold for q in (0.9, 0.99, 0.999))
+    assert low.value < mid.value < high.value
+    assert (low.quantile, mid.quantile, high.quantile) == (0.9, 0.99, 0.999)
+
+
 def test_views_of_one_frame_never_straddle_a_fold() -> None:
     """A frame whose views are identical copies would score ~0 if a copy could sit in the training
     folds; out of fold it scores like any new frame."""
