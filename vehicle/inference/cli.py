@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vehicle.config.inference import DetectorConfig
-from vehicle.errors import FrameSourceError
+from vehicle.errors import FrameSourceError, OodFitError
 from vehicle.inference.fitting import FitResult, fit_reference
 from vehicle.inference.frames import (
     DecodeCounts,
@@ -97,13 +97,17 @@ def _progress(label: str, total: int, enabled: bool) -> Iterator[Callable[[], No
         yield lambda: bar.advance(task, 1)
 
 
-def _detector(model: DetectorConfig, threads: int | None) -> Detector:
-    return Detector(model if threads is None else replace(model, intra_op_threads=threads))
+def _detector(model: DetectorConfig, threads: int) -> Detector:
+    if threads < 0:
+        raise OodFitError(f"--threads must be >= 0, got {threads}")
+    return Detector(replace(model, intra_op_threads=threads))
 
 
 def _sources(args: argparse.Namespace) -> Sources:
     if not args.frames and not args.snapshot:
         raise FrameSourceError("no frames given: name at least one --frames DIR or --snapshot FILE.mcap")
+    if args.every < 1:
+        raise FrameSourceError(f"--every must be >= 1, got {args.every}")
     return Sources(list(args.frames), list(args.snapshot), args.topic, args.every)
 
 

@@ -72,18 +72,15 @@ class Threshold:
 
 @dataclass(frozen=True, eq=False)
 class OodReference:
-    """A fitted reference; ``reference_id`` is ``""`` until it is saved or loaded."""
+    """A fitted reference; ``reference_id`` is ``""`` until it is saved or loaded, ``version`` is the
+    format version of the file it was read from (:data:`VERSION` for one fitted by this build)."""
 
     gaussian: ShrunkGaussian
     threshold: Threshold
     spec: EmbeddingSpec
     fit: FitRecord
     reference_id: str = ""
-
-    @property
-    def version(self) -> int:
-        """The file format version this reference is written in."""
-        return VERSION
+    version: int = VERSION
 
     def check(self, spec: EmbeddingSpec, where: str = "ood reference") -> None:
         """Raise :class:`OodReferenceMismatch` unless ``spec`` embeds frames as this reference's did."""
@@ -165,7 +162,7 @@ def _gaussian(body: dict[str, Any], dim: int) -> ShrunkGaussian:
 def decode_reference(data: bytes, where: str = SCHEMA) -> OodReference:
     """Decode a reference file's bytes; ``where`` names it in error messages."""
     try:
-        _, body = wire.unpack(data, SCHEMA, VERSIONS)
+        version, body = wire.unpack(data, SCHEMA, VERSIONS)
         spec = _spec(_map(body, "embedding"))
         gaussian = _gaussian(_map(body, "gaussian"), spec.dim)
         t, fit = _map(body, "threshold"), _map(body, "fit")
@@ -183,7 +180,7 @@ def decode_reference(data: bytes, where: str = SCHEMA) -> OodReference:
         raise OodReferenceUnreadable(f"{where}: {exc}") from exc
     if not threshold.value > 0.0:
         raise OodReferenceUnreadable(f"{where}: threshold {threshold.value!r} must be > 0; refit it")
-    return OodReference(gaussian, threshold, spec, record, reference_id(data))
+    return OodReference(gaussian, threshold, spec, record, reference_id(data), version)
 
 
 def load_reference(path: Path) -> OodReference:

@@ -83,6 +83,10 @@ def test_errors_exit_2_with_one_line(tmp_path: Path, kitti_reference: FittedRefe
          "not a directory of frames"),
         (["ood", "score", "--reference", str(tmp_path / "none.avood"), "--frames", str(NUSCENES)],
          "cannot read ood reference"),
+        (["ood", "fit", "--snapshot", str(tmp_path / "x.mcap"), "--out", str(tmp_path / "x.avood"), "--every", "0"],
+         "--every must be >= 1"),
+        (["ood", "fit", "--frames", str(NUSCENES), "--out", str(tmp_path / "x.avood"), "--threads", "-1"],
+         "--threads must be >= 0"),
     ]
     config = tmp_path / "vehicle.toml"
     config.write_text('vehicle_id = "car-1"\n[inference]\n[inference.model]\nembedding_seed = 7\n')
