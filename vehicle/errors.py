@@ -102,3 +102,39 @@ class UnsupportedEncoding(FrameDecodeError):
     """A camera message names an encoding the frame decoder has no codec for."""
 
     reason = "unsupported_encoding"
+
+
+class OodReferenceError(InferenceError):
+    """An out-of-distribution reference file cannot be used; refit it with ``avdata-vehicle ood fit``."""
+
+    reason = "ood_reference"
+
+
+class OodReferenceUnreadable(OodReferenceError):
+    """The reference file is missing, unreadable, not an ``avdata.OodReference`` or malformed inside."""
+
+    reason = "ood_reference_unreadable"
+
+
+class OodReferenceVersionError(OodReferenceError):
+    """The reference file is of an ``avdata.OodReference`` version this build cannot read."""
+
+    reason = "ood_reference_version"
+
+
+class OodReferenceMismatch(OodReferenceError):
+    """The reference was fitted with another model or embedding (file, input size, tensors, seed, dimension)."""
+
+    reason = "ood_reference_mismatch"
+
+
+class OodFitError(InferenceError):
+    """A reference cannot be fitted: no usable frames, too few of them, or a bad setting."""
+
+    reason = "ood_fit"
+
+
+class FrameSourceError(OodFitError):
+    """A frame source for a fit (an image directory, a snapshot) is missing or unreadable."""
+
+    reason = "frame_source"

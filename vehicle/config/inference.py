@@ -13,6 +13,10 @@ from pathlib import Path
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 #: ``[inference.model] provider`` names and the ONNX Runtime execution providers they select.
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+#: ``ood fit --augment`` names and the views per frame each gives (see vehicle.inference.frames).
+OOD_AUGMENTATIONS = {"none": 1, "flip": 2, "flip_crops": 10}
+#: ``ood fit --shrinkage`` names (see vehicle.inference.gaussian).
+OOD_SHRINKAGE = ("oas", "lw")
 #: Strides (px) of the YOLOX head's feature maps, finest first; the input size is a multiple of the last.
 YOLOX_STRIDES_PX = (8, 16, 32)
 
@@ -61,10 +65,15 @@ class DetectorConfig:
 class InferenceProcessConfig:
     """The inference process's TOML tree; ``max_rate_hz`` 0 scores every frame it can.
 
-    ``camera_topics`` are ZeroMQ prefix subscriptions. The running out-of-distribution reference
-    starts from ``ood_reference_path`` (a ``.npy`` array ``(n, 512)``) when set, and takes every
-    ``ood_reference_every``-th scored embedding; scores carry ``ood`` once it holds
-    ``ood_min_reference`` embeddings.
+    ``camera_topics`` are ZeroMQ prefix subscriptions. ``ood_reference`` names the
+    out-of-distribution reference file that ``avdata-vehicle ood fit`` wrote (a relative path is
+    taken from the working directory); scores carry ``ood`` and ``ood_ratio`` against it, and none
+    without it. The process refuses to start when the file does not match the model.
+
+    The drift monitor is a running window of the car's own recent embeddings (not an OOD
+    reference): it takes every ``drift_every``-th scored embedding, keeps the last
+    ``drift_capacity``, refits every ``drift_refit_every`` additions, and scores carry ``drift``
+    once it holds ``drift_min_reference``.
     """
 
     sub_endpoints: tuple[str, ...] = ("tcp://127.0.0.1:5555",)
@@ -75,11 +84,11 @@ class InferenceProcessConfig:
     max_rate_hz: float = 10.0
     max_payload_bytes: int = 16 * 1024 * 1024
     decoder_err_detect: str = "explode"
-    ood_reference_path: Path | None = None
-    ood_min_reference: int = 30
-    ood_capacity: int = 2000
-    ood_reference_every: int = 10
-    ood_refit_every: int = 50
+    ood_reference: Path | None = None
+    drift_min_reference: int = 30
+    drift_capacity: int = 2000
+    drift_every: int = 10
+    drift_refit_every: int = 50
     log_level: str = "info"
     model: DetectorConfig = field(default_factory=DetectorConfig)
 
@@ -91,8 +100,8 @@ class InferenceProcessConfig:
             raise ValueError("sub_endpoints and camera_topics must not be empty")
         if self.max_rate_hz < 0:
             raise ValueError(f"max_rate_hz must be >= 0, got {self.max_rate_hz}")
-        for name in ("max_payload_bytes", "ood_capacity", "ood_reference_every", "ood_refit_every"):
+        for name in ("max_payload_bytes", "drift_capacity", "drift_every", "drift_refit_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 2 <= self.ood_min_reference <= self.ood_capacity:
-            raise ValueError(f"ood_min_reference must be within [2, ood_capacity], got {self.ood_min_reference}")
+        if not 2 <= self.drift_min_reference <= self.drift_capacity:
+            raise ValueError(f"drift_min_reference must be within [2, drift_capacity], got {self.drift_min_reference}")

@@ -1,5 +1,6 @@
 """The inference process: camera access units decoded, YOLOX-nano over ONNX Runtime, scene
-embeddings and OOD scores, published as ``model/scores``.
+embeddings, OOD scores against a reference fitted offline and a drift monitor, published as
+``model/scores``; and the offline fit of that reference (``avdata-vehicle ood fit``).
 """
 
 from vehicle.inference.decode import (
@@ -7,15 +8,44 @@ from vehicle.inference.decode import (
     DecodedFrame,
     FrameDecoder,
 )
+from vehicle.inference.drift import DriftMonitor
 from vehicle.inference.embedding import (
     EMBEDDING_DIM,
+    EMBEDDING_RECIPE,
+    EmbeddingSpec,
     FeatureProjector,
-    OodScorer,
+)
+from vehicle.inference.fitting import (
+    MIN_FRAMES,
+    THRESHOLD_METHOD,
+    FitResult,
+    fit_reference,
+    fold_blocks,
+    out_of_fold_distances,
+    scaled_chi2_quantile,
+)
+from vehicle.inference.frames import (
+    AUGMENTATIONS,
+    CROP_FRACTION,
+    IMAGE_SUFFIXES,
+    DecodeCounts,
+    SourceFrame,
+    camera_topics,
+    image_paths,
+    read_image,
+    snapshot_frames,
+    views,
+)
+from vehicle.inference.gaussian import (
+    SHRINKAGE,
+    ShrunkGaussian,
     ledoit_wolf_shrinkage,
+    oas_shrinkage,
 )
 from vehicle.inference.loop import (
     FrameScheduler,
     InferenceMetrics,
+    load_checked_reference,
     run_inference_process,
 )
 from vehicle.inference.model import (
@@ -34,6 +64,15 @@ from vehicle.inference.process import (
     decode_scores,
     main,
     serve,
+)
+from vehicle.inference.reference import (
+    FitRecord,
+    OodReference,
+    Threshold,
+    decode_reference,
+    load_reference,
+    reference_id,
+    save_reference,
 )
 from vehicle.inference.scores import (
     ENCODING,
@@ -61,23 +100,35 @@ from vehicle.inference.yolox import (
 )
 
 __all__ = [
+    "AUGMENTATIONS",
     "CODECS",
+    "CROP_FRACTION",
     "EMBEDDING_DIM",
+    "EMBEDDING_RECIPE",
     "ENCODING",
+    "IMAGE_SUFFIXES",
     "MAX_BYTES",
+    "MIN_FRAMES",
     "MODELS_DIR",
     "PAD_VALUE",
     "PROVIDERS",
     "RESIZE",
     "SCHEMA",
+    "SHRINKAGE",
     "STRIDES",
+    "THRESHOLD_METHOD",
     "VERSION",
     "VERSIONS",
+    "DecodeCounts",
     "DecodedFrame",
     "Detection",
     "Detector",
     "DetectorConfig",
+    "DriftMonitor",
+    "EmbeddingSpec",
     "FeatureProjector",
+    "FitRecord",
+    "FitResult",
     "FrameDecoder",
     "FrameResult",
     "FrameScheduler",
@@ -85,23 +136,41 @@ __all__ = [
     "InferenceProcessConfig",
     "Letterbox",
     "ModelScores",
-    "OodScorer",
+    "OodReference",
+    "ShrunkGaussian",
+    "SourceFrame",
+    "Threshold",
     "Uncertainty",
     "anchor_grid",
+    "camera_topics",
     "choose_providers",
     "classwise_nms",
     "coco_class_names",
     "cxcywh_to_xyxy",
     "decode",
+    "decode_reference",
     "decode_scores",
+    "fit_reference",
+    "fold_blocks",
+    "image_paths",
     "iou_one_to_many",
     "is_decoded",
     "ledoit_wolf_shrinkage",
     "letterbox",
+    "load_checked_reference",
+    "load_reference",
     "main",
     "nms",
+    "oas_shrinkage",
+    "out_of_fold_distances",
+    "read_image",
+    "reference_id",
     "run_inference_process",
+    "save_reference",
+    "scaled_chi2_quantile",
     "serve",
+    "snapshot_frames",
     "uncertainty",
+    "views",
     "with_extra_outputs",
 ]

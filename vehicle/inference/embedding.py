@@ -1,4 +1,4 @@
-"""Scene embeddings from the detector's own feature maps, and an out-of-distribution score.
+"""Scene embeddings from the detector's own feature maps, and what identifies them.
 
 The detector has no 512-d layer, so the embedding is derived, deterministically, from the three
 feature maps that feed the YOLOX head (the PAFPN outputs at strides 8, 16 and 32; 64, 128 and 256
@@ -12,16 +12,52 @@ channels for YOLOX-nano), which the session exposes as extra graph outputs:
    distances between scenes are kept up to a near-constant factor, Johnson-Lindenstrauss style);
 4. the 512-d vector is L2-normalised.
 
-Same model, same seed, same frame: same embedding, bit for bit on one machine.
+Same model, same seed, same frame: same embedding, bit for bit on one machine. An
+:class:`EmbeddingSpec` names everything that decides the embedding (the model file's sha256, the
+input size, the feature tensors, the projection seed and dimension, and this recipe's name), so a
+reference fitted offline (:mod:`vehicle.inference.reference`) can refuse a detector whose
+embeddings would not be comparable.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 EMBEDDING_DIM = 512
+#: Name of the pooling and projection steps above; change it whenever they change.
+EMBEDDING_RECIPE = "pafpn-meanmax-l2-qr512-v1"
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """What decides a detector's embedding; two detectors with equal specs embed a frame alike.
+
+    ``model_sha256`` is the hex sha256 of the ONNX file's bytes, ``model_name`` its file name (for
+    messages only: a renamed copy of the same model matches).
+    """
+
+    model_name: str
+    model_sha256: str
+    input_size_px: int
+    feature_tensors: tuple[str, ...]
+    projection_seed: int
+    dim: int
+    recipe: str = EMBEDDING_RECIPE
+
+    def differences(self, other: EmbeddingSpec) -> list[str]:
+        """``"field: mine != other's"`` for each field that differs (``model_name`` excluded)."""
+        out = []
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name != "model_name" and mine != theirs:
+                out.append(f"{f.name} {mine!r} != {theirs!r}")
+        return out
+
+    def to_body(self) -> dict[str, object]:
+        """A msgpack-ready map of every field."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
 
 
 class FeatureProjector:
@@ -54,92 +90,3 @@ class FeatureProjector:
         out = self.pooled(feature_maps) @ self._matrix
         unit: np.ndarray = (out / max(float(np.linalg.norm(out)), 1e-12)).astype(np.float32)
         return unit
-
-
-class OodScorer:
-    """Out-of-distribution score: Mahalanobis distance to a reference set of embeddings.
-
-    The reference covariance ``S`` (``d × d``, from ``n`` reference embeddings) is shrunk towards
-    a scaled identity with the Ledoit-Wolf weight ``α`` (computed from the data, in [0, 1]):
-    ``Σ = (1 − α) S + α (tr S / d) I``, which stays invertible with far fewer samples than
-    dimensions. ``score(x) = sqrt((x − μ)ᵀ Σ⁻¹ (x − μ) / d)``: about 1 for a sample drawn from the
-    reference distribution, growing with how far outside it ``x`` lies (dimensionless).
-
-    The reference is a running window of the last ``capacity`` embeddings: :meth:`fit` replaces
-    it, :meth:`add` appends. A refit costs ``O(n d² + d³)``, so after :meth:`add` the model is
-    refitted lazily, on the first :meth:`score` once ``refit_every`` embeddings were added.
-    """
-
-    def __init__(self, capacity: int = 2000, min_reference: int = 2, refit_every: int = 1) -> None:
-        if refit_every < 1:
-            raise ValueError(f"refit_every must be >= 1, got {refit_every}")
-        if min_reference < 2:
-            raise ValueError(f"min_reference must be >= 2, got {min_reference}")
-        if capacity < min_reference:
-            raise ValueError(f"capacity {capacity} is below min_reference {min_reference}")
-        self.min_reference = min_reference
-        self.refit_every = refit_every
-        self._added_since_fit = 0
-        self._reference: deque[np.ndarray] = deque(maxlen=capacity)
-        self._mean: np.ndarray | None = None
-        self._precision: np.ndarray | None = None
-        self.shrinkage = 1.0
-
-    @property
-    def ready(self) -> bool:
-        """Whether enough reference embeddings are held to score."""
-        return len(self._reference) >= self.min_reference
-
-    def __len__(self) -> int:
-        return len(self._reference)
-
-    def fit(self, embeddings: np.ndarray) -> OodScorer:
-        """Replace the reference set with ``embeddings`` ``(n, d)``, ``n >= min_reference``."""
-        x = np.asarray(embeddings, dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] < self.min_reference:
-            raise ValueError(f"fit needs an (n, d) array with n >= {self.min_reference}, got {x.shape}")
-        self._reference.clear()
-        self._reference.extend(x)
-        self._refit()
-        return self
-
-    def add(self, embedding: np.ndarray) -> None:
-        """Append one embedding ``(d,)`` to the running reference set."""
-        self._reference.append(np.asarray(embedding, dtype=np.float64).ravel())
-        self._added_since_fit += 1
-
-    def score(self, embedding: np.ndarray) -> float:
-        """Shrunk-Mahalanobis distance of ``embedding`` ``(d,)`` to the reference, per √d."""
-        if not self.ready:
-            raise ValueError(f"OodScorer holds {len(self)} reference embeddings, needs {self.min_reference}")
-        if self._precision is None or self._added_since_fit >= self.refit_every:
-            self._refit()
-        assert self._mean is not None and self._precision is not None
-        diff = np.asarray(embedding, dtype=np.float64).ravel() - self._mean
-        if diff.shape != self._mean.shape:
-            raise ValueError(f"embedding has shape {diff.shape}, the reference {self._mean.shape}")
-        return float(np.sqrt(max(float(diff @ self._precision @ diff), 0.0) / diff.size))
-
-    def _refit(self) -> None:
-        self._added_since_fit = 0
-        x = np.stack(list(self._reference))
-        n, d = x.shape
-        self._mean = x.mean(axis=0)
-        centred = x - self._mean
-        cov = centred.T @ centred / n
-        self.shrinkage = ledoit_wolf_shrinkage(centred, cov)
-        target = max(float(np.trace(cov)) / d, 1e-12)
-        shrunk = (1.0 - self.shrinkage) * cov + self.shrinkage * target * np.eye(d)
-        self._precision = np.linalg.inv(shrunk)
-
-
-def ledoit_wolf_shrinkage(centred: np.ndarray, cov: np.ndarray) -> float:
-    """Ledoit-Wolf (2004) weight towards ``(tr S / d) I`` for centred samples ``(n, d)``."""
-    n, d = centred.shape
-    mu = float(np.trace(cov)) / d
-    delta = float(np.sum((cov - mu * np.eye(d)) ** 2)) / d
-    if delta <= 0.0:
-        return 1.0
-    sq = centred**2
-    beta_bar = float(np.sum(sq.T @ sq) / n - np.sum(cov**2)) / (d * n)
-    return float(min(max(beta_bar, 0.0), delta) / delta)

@@ -8,6 +8,11 @@ model could not keep up). Each scored frame is published as a
 :class:`shared.messages.SensorMessage` on ``scores_topic`` (see :mod:`vehicle.inference.scores`).
 Bad messages and undecodable frames are counted by reason and never stop the loop. The process
 around it (signals, systemd, ``/metrics``) is :mod:`vehicle.inference.process`.
+
+Two distances go with each frame: ``ood`` against the reference file fitted offline
+(``[inference] ood_reference``, loaded once and checked against the detector's embedding before
+the sockets open, so a mismatched file stops the start with a typed error), and ``drift``
+against the running window of recent frames (:class:`vehicle.inference.drift.DriftMonitor`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import logging
 import threading
 import time
 
-import numpy as np
 import zmq
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -26,11 +30,12 @@ from shared.sdnotify import Notifier
 from vehicle.config.inference import InferenceProcessConfig
 from vehicle.errors import InferenceError
 from vehicle.inference.decode import DecodedFrame, FrameDecoder
-from vehicle.inference.embedding import OodScorer
+from vehicle.inference.drift import DriftMonitor
 from vehicle.inference.model import Detector
+from vehicle.inference.reference import OodReference, load_reference
 from vehicle.inference.scores import ModelScores
 
-__all__ = ["FrameScheduler", "InferenceMetrics", "run_inference_process"]
+__all__ = ["FrameScheduler", "InferenceMetrics", "load_checked_reference", "run_inference_process"]
 
 log = logging.getLogger(__name__)
 
@@ -90,29 +95,40 @@ class FrameScheduler:
         return max(0.0, min(self.next_due_s.get(t, 0.0) for t in self.waiting) - now_s)
 
 
-def _score(detector: Detector, ood: OodScorer, frame: DecodedFrame, n_scored: int,
-           cfg: InferenceProcessConfig) -> ModelScores:
+def _score(detector: Detector, reference: OodReference | None, drift: DriftMonitor, frame: DecodedFrame,
+           n_scored: int, cfg: InferenceProcessConfig) -> ModelScores:
     result = detector.detect(frame.bgr)
-    ood_score = ood.score(result.embedding) if ood.ready else None
-    if n_scored % cfg.ood_reference_every == 0:
-        ood.add(result.embedding)
+    drift_score = drift.score(result.embedding) if drift.ready else None
+    if n_scored % cfg.drift_every == 0:
+        drift.add(result.embedding)
     unc = result.uncertainty
     return ModelScores(
         source_topic=frame.topic, frame_seq=frame.seq, t_sensor_ns=frame.t_sensor_ns,
         image_w_px=result.image_w_px, image_h_px=result.image_h_px, model_name=cfg.sensor_id,
         provider=detector.provider, inference_ns=result.inference_ns, uncertainty=unc.entropy,
-        margin=unc.margin, least_confidence=unc.least_confidence, ood_score=ood_score,
-        detections=result.detections, embedding=result.embedding)
+        margin=unc.margin, least_confidence=unc.least_confidence,
+        ood_score=None if reference is None else reference.score(result.embedding),
+        detections=result.detections, embedding=result.embedding,
+        ood_threshold=None if reference is None else reference.threshold.value,
+        ood_reference_id=None if reference is None else reference.reference_id,
+        ood_reference_version=None if reference is None else reference.version, drift_score=drift_score)
 
 
-def _new_ood(cfg: InferenceProcessConfig) -> OodScorer:
-    ood = OodScorer(cfg.ood_capacity, cfg.ood_min_reference, cfg.ood_refit_every)
-    if cfg.ood_reference_path is not None:
-        try:
-            ood.fit(np.load(cfg.ood_reference_path))
-        except (OSError, ValueError) as exc:
-            raise InferenceError(f"cannot use OOD reference {cfg.ood_reference_path}: {exc}") from exc
-    return ood
+def load_checked_reference(cfg: InferenceProcessConfig, detector: Detector) -> OodReference | None:
+    """The configured OOD reference, checked against ``detector``; ``None`` when none is configured.
+
+    Raises :class:`vehicle.errors.OodReferenceError` subclasses (unreadable, unknown version,
+    fitted with another model or embedding).
+    """
+    if cfg.ood_reference is None:
+        log.warning("no [inference] ood_reference: scores carry no ood; fit one with `avdata-vehicle ood fit`")
+        return None
+    reference = load_reference(cfg.ood_reference)
+    reference.check(detector.embedding_spec, str(cfg.ood_reference))
+    log.info("ood reference loaded", extra={"path": str(cfg.ood_reference), "id": reference.reference_id,
+                                            "threshold": reference.threshold.value,
+                                            "frames": len(reference.fit.frame_ids)})
+    return reference
 
 
 def run_inference_process(
@@ -122,7 +138,8 @@ def run_inference_process(
     """Score camera frames until ``stop`` is set; returns the metrics it counted into."""
     metrics = metrics or InferenceMetrics()
     detector = detector or Detector(cfg.model)
-    ood = _new_ood(cfg)
+    reference = load_checked_reference(cfg, detector)
+    drift = DriftMonitor(cfg.drift_capacity, cfg.drift_min_reference, cfg.drift_refit_every)
     decoder = FrameDecoder(cfg.decoder_err_detect)
     sched = FrameScheduler(1.0 / cfg.max_rate_hz if cfg.max_rate_hz else 0.0, metrics)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
@@ -147,7 +164,7 @@ def run_inference_process(
                 _drain(sub, decoder, sched, metrics, cfg.max_payload_bytes)
             for frame in sched.take_due(time.monotonic()):
                 try:
-                    scores = _score(detector, ood, frame, n_scored, cfg)
+                    scores = _score(detector, reference, drift, frame, n_scored, cfg)
                 except InferenceError as exc:
                     metrics.errors.labels(stage="model", reason=exc.reason).inc()
                     log.warning("frame not scored", extra={"topic": frame.topic, "error": str(exc)})

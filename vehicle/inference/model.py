@@ -10,6 +10,7 @@ from which :mod:`vehicle.inference.embedding` derives the 512-d scene embedding.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import onnxruntime as ort
 from vehicle.config.inference import MODELS_DIR, PROVIDERS, DetectorConfig
 from vehicle.errors import InferenceError, InvalidFrame, ModelLoadError
 from vehicle.inference import yolox
-from vehicle.inference.embedding import FeatureProjector
+from vehicle.inference.embedding import EmbeddingSpec, FeatureProjector
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,11 @@ class Detector:
         outputs = self.session.get_outputs()
         channels = tuple(int(o.shape[1]) for o in outputs[1:])
         self.projector = FeatureProjector(channels, seed=config.embedding_seed)
+        #: What decides this detector's embeddings; an OOD reference fitted with another is refused.
+        self.embedding_spec = EmbeddingSpec(
+            model_name=path.name, model_sha256=hashlib.sha256(model).hexdigest(),
+            input_size_px=config.input_size_px, feature_tensors=tuple(config.feature_tensors),
+            projection_seed=config.embedding_seed, dim=self.projector.dim)
         self.class_names = coco_class_names()
         log.info("detector ready", extra={"model": path.name, "provider": self.provider,
                                           "threads": config.intra_op_threads, "feature_channels": channels})

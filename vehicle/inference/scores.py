@@ -6,11 +6,21 @@ versioned msgpack envelope ``wire.pack("avdata.ModelScores", 1, body)`` with::
 
     frame:      {topic: str, seq: int, t_sensor_ns: int, w_px: int, h_px: int}
     model:      {name: str, provider: str, inference_ns: int}
-    scores:     {uncertainty, margin, least_confidence: float in [0, 1], ood: float (absent until
-                 the out-of-distribution reference is ready)}
+    scores:     {uncertainty, margin, least_confidence: float in [0, 1],
+                 ood: float >= 0, per-dimension distance to the offline reference,
+                 ood_ratio: float >= 0, ood / the reference's threshold (>= 1: out of distribution),
+                 drift: float >= 0, per-dimension distance to the running window of recent frames}
+    ood_reference: {id: str, version: int, threshold: float}   the reference file behind ood
     detections: [{box_xyxy_px: [x1, y1, x2, y2] (float, px), class_id: int, class_name: str,
                   score: float}], best first
     embedding:  bytes, little-endian float32 × dim (dim = len / 4; 512 for the bundled model)
+
+``ood``, ``ood_ratio`` and ``ood_reference`` are present only when the process runs with an
+``[inference] ood_reference`` (:mod:`vehicle.inference.reference`; ``id`` is the first 16 hex
+digits of that file's sha256, ``version`` its format version). ``drift`` is present once the
+drift monitor (:mod:`vehicle.inference.drift`) holds enough frames; it watches for change and is
+no OOD score. Before the offline reference existed, ``ood`` was the running window's distance;
+such recordings carry no ``ood_reference``, which is how a reader tells the two apart.
 
 Only ``scores`` holds numbers at the top of its map, so a consumer that reads "every numeric
 score" (``vehicle.triggers.rules.decode_scores``) sees exactly the scores.
@@ -37,7 +47,11 @@ MAX_BYTES = 1024 * 1024
 
 @dataclass(frozen=True, eq=False)
 class ModelScores:
-    """One frame's scores as published; ``ood_score`` is ``None`` before the reference is ready."""
+    """One frame's scores as published.
+
+    ``ood_score``, ``ood_threshold``, ``ood_reference_id`` and ``ood_reference_version`` are ``None``
+    without an offline reference; ``drift_score`` is ``None`` until the drift monitor is ready.
+    """
 
     source_topic: str
     frame_seq: int
@@ -53,6 +67,17 @@ class ModelScores:
     ood_score: float | None
     detections: tuple[Detection, ...]
     embedding: np.ndarray
+    ood_threshold: float | None = None
+    ood_reference_id: str | None = None
+    ood_reference_version: int | None = None
+    drift_score: float | None = None
+
+    @property
+    def ood_ratio(self) -> float | None:
+        """``ood_score / ood_threshold``: at or above 1 the frame is out of distribution."""
+        if self.ood_score is None or not self.ood_threshold:
+            return None
+        return self.ood_score / self.ood_threshold
 
     def to_body(self) -> dict[str, Any]:
         """The envelope body (see the module docstring)."""
@@ -60,8 +85,12 @@ class ModelScores:
                   "least_confidence": self.least_confidence}
         if self.ood_score is not None:
             scores["ood"] = self.ood_score
+        if self.ood_ratio is not None:
+            scores["ood_ratio"] = self.ood_ratio
+        if self.drift_score is not None:
+            scores["drift"] = self.drift_score
         emb = np.ascontiguousarray(self.embedding, dtype="<f4")
-        return {
+        body: dict[str, Any] = {
             "frame": {"topic": self.source_topic, "seq": self.frame_seq, "t_sensor_ns": self.t_sensor_ns,
                       "w_px": self.image_w_px, "h_px": self.image_h_px},
             "model": {"name": self.model_name, "provider": self.provider, "inference_ns": self.inference_ns},
@@ -70,6 +99,10 @@ class ModelScores:
                             "class_name": d.class_name, "score": d.score} for d in self.detections],
             "embedding": emb.tobytes(),
         }
+        if self.ood_reference_id is not None:
+            body["ood_reference"] = {"id": self.ood_reference_id, "version": self.ood_reference_version,
+                                     "threshold": self.ood_threshold}
+        return body
 
     def encode(self) -> bytes:
         """The versioned msgpack envelope."""
@@ -107,9 +140,14 @@ def decode_scores(payload: bytes | memoryview) -> ModelScores:
     raw = f(body, "embedding", bytes, SCHEMA)
     if not raw or len(raw) % 4:
         raise MalformedMessage(f"{SCHEMA}: embedding has {len(raw)} bytes, expected a positive multiple of 4")
-    ood = scores.get("ood")
-    if ood is not None and (not isinstance(ood, int | float) or isinstance(ood, bool)):
-        raise MalformedMessage(f"{SCHEMA}: scores.ood is {type(ood).__name__}, expected a number")
+    ood, drift = _optional_number(scores, "ood"), _optional_number(scores, "drift")
+    ref = body.get("ood_reference")
+    ref_id, ref_version, threshold = None, None, None
+    if ref is not None:
+        if not isinstance(ref, dict):
+            raise MalformedMessage(f"{SCHEMA}: ood_reference is {type(ref).__name__}, expected a map")
+        ref_id, ref_version = f(ref, "id", str, SCHEMA), f(ref, "version", int, SCHEMA)
+        threshold = f(ref, "threshold", float, SCHEMA)
     detections = f(body, "detections", list, SCHEMA)
     return ModelScores(
         source_topic=f(frame, "topic", str, SCHEMA), frame_seq=f(frame, "seq", int, SCHEMA),
@@ -118,7 +156,14 @@ def decode_scores(payload: bytes | memoryview) -> ModelScores:
         provider=f(model, "provider", str, SCHEMA), inference_ns=f(model, "inference_ns", int, SCHEMA),
         uncertainty=f(scores, "uncertainty", float, SCHEMA), margin=f(scores, "margin", float, SCHEMA),
         least_confidence=f(scores, "least_confidence", float, SCHEMA),
-        ood_score=None if ood is None else float(ood),
-        detections=tuple(_detection(d) for d in detections),
+        ood_score=ood, detections=tuple(_detection(d) for d in detections),
         embedding=np.frombuffer(raw, dtype="<f4").astype(np.float32),
+        ood_threshold=threshold, ood_reference_id=ref_id, ood_reference_version=ref_version, drift_score=drift,
     )
+
+
+def _optional_number(scores: dict[str, Any], name: str) -> float | None:
+    value = scores.get(name)
+    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+        raise MalformedMessage(f"{SCHEMA}: scores.{name} is {type(value).__name__}, expected a number")
+    return None if value is None else float(value)

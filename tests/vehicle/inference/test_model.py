@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from vehicle.errors import InvalidFrame, ModelLoadError
-from vehicle.inference.embedding import OodScorer
+from vehicle.inference.drift import DriftMonitor
 from vehicle.inference.model import (
     MODELS_DIR,
     Detection,
@@ -169,7 +169,7 @@ def test_ood_score_of_noise_exceeds_held_out_real_frames(
     noise = [detector.detect(noise_image(370, 1224, 3)).embedding, detector.detect(noise_image(900, 1600, 4)).embedding]
     for i in range(len(frames)):
         ref = np.stack([e for j, e in enumerate(emb) if j != i] + [e for j, e in enumerate(mirrored) if j != i])
-        scorer = OodScorer().fit(ref)
+        scorer = DriftMonitor().fit(ref)
         held_out = scorer.score(emb[i])
         assert held_out < min(scorer.score(n) for n in noise), i
 

@@ -20,7 +20,11 @@ import zmq
 
 from shared.config import ConfigError, load
 from shared.messages import SensorMessage, from_frames
+from shared.triggers import TriggerKind
+from vehicle.config.recorder import TopicsConfig, TriggerConfig
+from vehicle.errors import OodReferenceMismatch
 from vehicle.inference.decode import DecodedFrame
+from vehicle.inference.loop import load_checked_reference
 from vehicle.inference.model import Detector, DetectorConfig
 from vehicle.inference.process import (
     FrameScheduler,
@@ -29,9 +33,13 @@ from vehicle.inference.process import (
     decode_scores,
     run_inference_process,
 )
+from vehicle.inference.reference import save_reference
 from vehicle.inference.scores import ModelScores
 from vehicle.inference.yolox import iou_one_to_many
+from vehicle.triggers.rules import TriggerEngine
 
+from .conftest import FittedReference
+from .domains import NUSCENES, h265_messages, images
 from .test_decode import encode_camera
 
 KITTI_PEDESTRIAN = np.array([712.40, 143.00, 810.73, 307.92], dtype=np.float32)  # label_2/000000.txt
@@ -138,7 +146,7 @@ def rig_factory(detector: Detector, gop: list[SensorMessage]) -> Iterator[RigFac
 
 
 def test_scores_real_h265_frames_over_zeromq(rig_factory: RigFactory) -> None:
-    rig = rig_factory(max_rate_hz=0.0, ood_min_reference=2, ood_reference_every=1, ood_refit_every=1)
+    rig = rig_factory(max_rate_hz=0.0, drift_min_reference=2, drift_every=1, drift_refit_every=1)
     got = rig.until_scored(6)
     for s in got:
         assert s.source_topic == "camera/front" and s.model_name == "yolox_nano"
@@ -150,9 +158,11 @@ def test_scores_real_h265_frames_over_zeromq(rig_factory: RigFactory) -> None:
         shifted = KITTI_PEDESTRIAN + np.array([8, 0, 8, 0], np.float32) * (s.frame_seq % GOP)
         people = np.array([d.box_xyxy_px for d in s.detections if d.class_name == "person"], np.float32)
         assert people.size and float(iou_one_to_many(shifted, people).max()) >= 0.5, s.detections
-    # The reference holds 2 embeddings after the first 2 scored frames; every later frame has a score
+    # The drift window holds 2 embeddings after the first 2 scored frames; every later frame has a score
     # (the SUB may have joined late, so only the first 2 received may lack one).
-    assert all(s.ood_score is not None and np.isfinite(s.ood_score) and s.ood_score >= 0.0 for s in got[2:])
+    assert all(s.drift_score is not None and np.isfinite(s.drift_score) and s.drift_score >= 0.0 for s in got[2:])
+    # No [inference] ood_reference: the running window is never passed off as an OOD score.
+    assert all(s.ood_score is None and s.ood_reference_id is None for s in got)
     assert rig.value(SCORED, topic="camera/front") >= len(got)
 
 
@@ -256,3 +266,61 @@ def test_main_runs_as_a_process_until_sigterm(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "vehicle.inference.process", "--config", str(config)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "max_rate_hz: expected a number" in bad.stderr
+
+
+def test_published_ood_against_the_fitted_reference_fires_the_ood_trigger(
+        rig_factory: RigFactory, kitti_reference: FittedReference) -> None:
+    """With ``ood_reference`` set, every score carries ``ood`` and ``ood_ratio`` against the file and
+    names it; a KITTI frame (never in the fit) stays below the threshold, nuScenes frames on
+    another camera go above it, and the recorder's ``ood`` trigger on ``ood_ratio >= 1`` fires on
+    exactly those."""
+    ref = kitti_reference.reference
+    rig = rig_factory(max_rate_hz=0.0, ood_reference=kitti_reference.path)
+    nuscenes = h265_messages([bgr for _, bgr in images(NUSCENES)], "camera/back", gop=6, size=(1600, 900))
+    engine = TriggerEngine({"ood": TriggerConfig(kind="ood", score_key="ood_ratio", threshold=1.0,
+                                                 min_duration_s=0.0, cooldown_s=0.0)}, TopicsConfig())
+    got: dict[str, list[ModelScores]] = {"camera/front": [], "camera/back": []}
+    fired: dict[str, int] = {"camera/front": 0, "camera/back": 0}
+    deadline = time.monotonic() + 60
+    while min(len(v) for v in got.values()) < 3 and time.monotonic() < deadline:
+        rig.send_gop()
+        for m in nuscenes:
+            rig.sensor.send_multipart(m.to_frames())
+        end = time.monotonic() + 1.0
+        while rig.scores.poll(max(1, int(1000 * (end - time.monotonic())))):
+            msg = from_frames(rig.scores.recv_multipart())
+            scores = decode_scores(msg.payload)
+            got[scores.source_topic].append(scores)
+            events = engine.observe(msg.t_sensor_ns, msg.topic, msg.payload)
+            fired[scores.source_topic] += len(events)
+            assert all(e.kind is TriggerKind.OOD and e.scores["ood_ratio"] >= 1.0 for e in events)
+    assert min(len(v) for v in got.values()) >= 3, {k: len(v) for k, v in got.items()}
+    for s in got["camera/front"] + got["camera/back"]:
+        assert (s.ood_reference_id, s.ood_reference_version) == (ref.reference_id, 1)
+        assert s.ood_threshold == ref.threshold.value and s.ood_score is not None
+        assert s.ood_ratio == pytest.approx(s.ood_score / ref.threshold.value)
+    front = [s.ood_score for s in got["camera/front"] if s.ood_score is not None]
+    back = [s.ood_score for s in got["camera/back"] if s.ood_score is not None]
+    assert max(front) < ref.threshold.value < min(back), (front, back)
+    # A rule fires once per episode; the two cameras share it, so back-to-back nuScenes scores fire once.
+    assert fired["camera/front"] == 0 and fired["camera/back"] >= 1
+
+
+def test_a_reference_of_another_embedding_stops_the_start(
+        tmp_path: Path, detector: Detector, kitti_reference: FittedReference) -> None:
+    """A reference whose recorded embedding differs from the detector's is refused before any socket
+    opens: typed in-process, exit code 2 with a one-line reason from the real process."""
+    ref = kitti_reference.reference
+    other = tmp_path / "seed5.avood"
+    save_reference(replace(ref, spec=replace(ref.spec, projection_seed=5)), other)
+    cfg = InferenceProcessConfig(ood_reference=other)
+    with pytest.raises(OodReferenceMismatch, match="projection_seed 5 != 0"):
+        load_checked_reference(cfg, detector)
+    assert load_checked_reference(replace(cfg, ood_reference=kitti_reference.path), detector) is not None
+    config = tmp_path / "inference.toml"
+    config.write_text(f'ood_reference = "{other}"\nsub_endpoints = ["{free_tcp_endpoint()}"]\n'
+                      f'pub_endpoint = "{free_tcp_endpoint()}"\nlog_level = "warning"\n')
+    done = subprocess.run([sys.executable, "-m", "vehicle.inference.process", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "seed5.avood was fitted with" in done.stderr and "refit it with `avdata-vehicle ood fit`" in done.stderr

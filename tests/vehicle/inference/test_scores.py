@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -91,3 +92,31 @@ def _tampered(**changes: Any) -> bytes:
 def test_bad_payloads_raise_typed_errors(payload: bytes, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         decode_scores(payload)
+
+
+def test_offline_reference_and_drift_fields_round_trip_and_reach_the_triggers() -> None:
+    """``ood_ratio`` and ``drift`` are scores the triggers read; the reference's id, version and
+    threshold travel beside the scores, never among them."""
+    original = replace(sample(ood=2.5), ood_threshold=2.0, ood_reference_id="0123456789abcdef",
+                       ood_reference_version=1, drift_score=1.1)
+    body = original.to_body()
+    assert body["ood_reference"] == {"id": "0123456789abcdef", "version": 1, "threshold": 2.0}
+    got = decode_scores(original.encode())
+    assert (got.ood_score, got.ood_threshold, got.ood_reference_id, got.ood_reference_version, got.drift_score) == (
+        2.5, 2.0, "0123456789abcdef", 1, 1.1)
+    assert got.ood_ratio == 1.25
+    assert triggers.decode_scores(original.encode()) == pytest.approx(
+        {"uncertainty": 0.085, "margin": 0.41, "least_confidence": 0.32, "ood": 2.5, "ood_ratio": 1.25,
+         "drift": 1.1})
+    assert sample(ood=None).ood_ratio is None and "drift" not in sample().to_body()["scores"]
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"ood_reference": "abc"}, "ood_reference is str"),
+    ({"ood_reference": {"id": "abc", "version": 1}}, "'threshold'"),
+    ({"scores": {"uncertainty": 0.1, "margin": 0.1, "least_confidence": 0.1, "drift": "low"}}, "scores.drift"),
+])
+def test_bad_reference_fields_raise_typed_errors(change: dict[str, Any], match: str) -> None:
+    body = {**sample().to_body(), **change}
+    with pytest.raises(MalformedMessage, match=match):
+        decode_scores(wire.pack(SCHEMA, 1, body))
