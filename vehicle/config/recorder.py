@@ -60,6 +60,10 @@ class BufferConfig:
             positive(f"topic_max_bytes.{topic}", budget)
 
 
+#: Per model-score kind: the score it reads and its threshold, unless the table sets them.
+SCORE_DEFAULTS: dict[str, tuple[str, float]] = {"uncertainty": ("uncertainty", 0.5), "ood": ("ood_ratio", 1.0)}
+
+
 @dataclass(frozen=True)
 class TriggerConfig:
     """One trigger rule; the table name is its name and ``kind`` says which rule it is.
@@ -68,6 +72,11 @@ class TriggerConfig:
     jerk_mps3, min_duration_s), ttc (ttc_s, min_speed_mps), disengagement (none), random
     (probability, period_s, seed), uncertainty/ood (score_key, threshold). All kinds use
     pre_s, post_s, cooldown_s and priority.
+
+    ``score_key`` and ``threshold`` default per kind (:data:`SCORE_DEFAULTS`): ``uncertainty`` reads
+    ``uncertainty`` at 0.5; ``ood`` reads ``ood_ratio`` (the distance over the threshold fitted with
+    ``avdata-vehicle ood fit``) at 1.0, so a bare ``kind = "ood"`` fires exactly above the fitted
+    threshold.
     """
 
     kind: str = ""
@@ -85,9 +94,14 @@ class TriggerConfig:
     period_s: float = 60.0
     seed: int = 0
     score_key: str = ""
-    threshold: float = 0.5
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
+        key, threshold = SCORE_DEFAULTS.get(self.kind, (self.kind, 0.5))
+        if not self.score_key:
+            object.__setattr__(self, "score_key", key)
+        if self.threshold is None:
+            object.__setattr__(self, "threshold", threshold)
         if self.kind not in RULE_KINDS:
             raise ValueError(f"kind must be one of {', '.join(sorted(RULE_KINDS))}, got {self.kind!r}")
         for name in ("pre_s", "post_s", "cooldown_s", "min_duration_s", "jerk_mps3"):

@@ -168,15 +168,16 @@ class RandomSample(Rule):
 
 
 class ModelScore(Rule):
-    """A model score (``score_key``, default the kind name) at or above ``threshold``."""
+    """A model score (``score_key``; per-kind defaults in :data:`vehicle.config.recorder.SCORE_DEFAULTS`)
+    at or above ``threshold``."""
 
     source = TriggerSource.MODEL
 
     def observe_scores(self, t_ns: int, scores: dict[str, float]) -> TriggerEvent | None:
-        key = self.cfg.score_key or self.cfg.kind
-        if key not in scores:
+        key, threshold = self.cfg.score_key, self.cfg.threshold
+        if key not in scores or threshold is None:
             return None
-        return self._sustained(t_ns, scores[key] >= self.cfg.threshold, {key: scores[key]})
+        return self._sustained(t_ns, scores[key] >= threshold, {key: scores[key]})
 
 
 RULES: dict[str, type[Rule]] = {

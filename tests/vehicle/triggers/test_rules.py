@@ -122,3 +122,19 @@ def test_overlapping_windows_merge_keeping_every_trigger() -> None:
     assert planner.due(210 * NS) == []
     assert planner.due(210 * NS + 1) == [bridge]
     assert len(planner.pending) == 0
+
+
+def test_a_bare_ood_trigger_fires_above_the_fitted_threshold_only() -> None:
+    """``kind = "ood"`` with no score_key/threshold reads ``ood_ratio`` at 1.0, never the raw distance."""
+    cfg = TriggerConfig(kind="ood", min_duration_s=0.0, cooldown_s=0.0)
+    assert (cfg.score_key, cfg.threshold) == ("ood_ratio", 1.0)
+    assert (TriggerConfig(kind="uncertainty").score_key, TriggerConfig(kind="uncertainty").threshold) == (
+        "uncertainty", 0.5)
+    engine = TriggerEngine({"ood": cfg}, TopicsConfig())
+
+    def scores(ood: float, ratio: float) -> bytes:
+        return wire.pack("avdata.ModelScores", 1, {"scores": {"ood": ood, "ood_ratio": ratio}})
+
+    assert engine.observe(1 * NS, "model/scores", scores(3.0, 0.95)) == []  # a raw distance of 3 is below 1x
+    (fired,) = engine.observe(2 * NS, "model/scores", scores(2.4, 1.07))
+    assert fired.scores == {"ood_ratio": 1.07}
