@@ -36,7 +36,8 @@ class Metrics:
             "reason (vehicle_has_none, none_valid_at_start)", ["reason"], registry=r)
         self.calibration_input_errors = Counter(
             "avdata_cloud_calibration_input_errors", "Sensor data the calibrated pass could not use, by reason "
-            "(lidar_malformed, radar_malformed, vehicle_state_malformed, pose_malformed, no_ego_motion)", ["reason"], registry=r)
+            "(lidar_malformed, radar_malformed, vehicle_state_malformed, pose_malformed, no_ego_motion)",
+            ["reason"], registry=r)
         self.repaired = Counter("avdata_cloud_repaired", "Work finished by the repair pass, by kind "
                                 "(stalled_upload, processed_outputs, orphan_file)", ["kind"], registry=r)
         self.ingest_seconds = Histogram(

@@ -1,0 +1,143 @@
+"""Enrichment components: what turns a stored segment into a findable one.
+
+Pure functions and small classes over arrays and records, which the enrichment service (a
+``segments.raw`` consumer) calls with what a segment and its processed outputs provide:
+
+- :mod:`.bev`: the 256-d bird's-eye-view embedding of a motion-compensated sweep and its boxes;
+- :mod:`.solar` and :mod:`.lighting`: the sun's position, lighting and time-of-day tags, and the
+  camera-brightness cross-check;
+- :mod:`.road`: road type and geometry from the map context, else the speed profile;
+- :mod:`.traffic`: traffic density and agent types from tracks or detections;
+- :mod:`.events`: triggers, hard brakes, cut-ins and out-of-distribution frames; :mod:`.corridor`
+  places tracked objects along the ego's own path for them;
+- :mod:`.tags`: the :class:`Tag` record and its ``name:value`` encoding for ``Segment.tags``;
+- :mod:`.describe`: the :class:`Describer` Protocol and the default :class:`TemplateDescriber`;
+- :mod:`.maps`: the :class:`MapProvider` Protocol, the Lanelet2, CommonRoad and AV2 readers, and
+  the GNSS-box fallback;
+- :mod:`.records`: the input records (scored frames, tracks, ego states); :mod:`.errors`.
+"""
+
+from downstream.enrich.bev import (
+    CHANNELS,
+    BevGrid,
+    BevProjector,
+    array_module,
+    bev_embedding,
+    bev_raster,
+    lidar_columns,
+)
+from downstream.enrich.corridor import PathCoords, path_coords
+from downstream.enrich.describe import Describer, SceneFacts, TemplateDescriber
+from downstream.enrich.errors import (
+    EnrichError,
+    EnrichInputError,
+    MapFormatError,
+    MapQueryError,
+    NotGeoreferenced,
+    TagFormatError,
+    UnknownMapFormat,
+)
+from downstream.enrich.events import (
+    CutInRule,
+    Event,
+    anomalies,
+    cut_ins,
+    event_tags,
+    hard_brakes,
+    lead_vehicle,
+    trigger_events,
+)
+from downstream.enrich.lighting import (
+    LightingCheck,
+    check_lighting,
+    image_brightness,
+    lighting_class,
+    lighting_tags,
+)
+from downstream.enrich.maps import (
+    FORMATS,
+    GeoTrajectory,
+    LocalTrajectory,
+    MapContext,
+    MapProvider,
+    MapSet,
+    gnss_box,
+    open_map,
+)
+from downstream.enrich.records import Detected, EgoStates, ScoredFrame, Tracks
+from downstream.enrich.road import road_geometry, road_tags, road_type_from_map, road_type_from_speed
+from downstream.enrich.solar import SolarCoordinates, SunPosition, solar_coordinates, sun_position, sun_positions
+from downstream.enrich.tags import DEFAULT_MIN_CONFIDENCE, Tag, TagSource, encode_tags, parse_tag
+from downstream.enrich.traffic import (
+    AGENT_KINDS,
+    agent_kind,
+    traffic_from_detections,
+    traffic_from_tracks,
+    traffic_tags,
+)
+
+__all__ = [
+    "AGENT_KINDS",
+    "CHANNELS",
+    "DEFAULT_MIN_CONFIDENCE",
+    "FORMATS",
+    "BevGrid",
+    "BevProjector",
+    "CutInRule",
+    "Describer",
+    "Detected",
+    "EgoStates",
+    "EnrichError",
+    "EnrichInputError",
+    "Event",
+    "GeoTrajectory",
+    "LightingCheck",
+    "LocalTrajectory",
+    "MapContext",
+    "MapFormatError",
+    "MapProvider",
+    "MapQueryError",
+    "MapSet",
+    "NotGeoreferenced",
+    "PathCoords",
+    "SceneFacts",
+    "ScoredFrame",
+    "SolarCoordinates",
+    "SunPosition",
+    "Tag",
+    "TagFormatError",
+    "TagSource",
+    "TemplateDescriber",
+    "Tracks",
+    "UnknownMapFormat",
+    "agent_kind",
+    "anomalies",
+    "array_module",
+    "bev_embedding",
+    "bev_raster",
+    "check_lighting",
+    "cut_ins",
+    "encode_tags",
+    "event_tags",
+    "gnss_box",
+    "hard_brakes",
+    "image_brightness",
+    "lead_vehicle",
+    "lidar_columns",
+    "lighting_class",
+    "lighting_tags",
+    "open_map",
+    "parse_tag",
+    "path_coords",
+    "road_geometry",
+    "road_tags",
+    "road_type_from_map",
+    "road_type_from_speed",
+    "solar_coordinates",
+    "sun_position",
+    "sun_positions",
+    "traffic_from_detections",
+    "traffic_from_tracks",
+    "traffic_tags",
+    "trigger_events",
+]
