@@ -11,12 +11,13 @@ from shared.errors import (
 )
 from shared.manifest import ChannelSummary, SnapshotManifest
 from shared.messages import SensorMessage
+from shared.model_scores import Detection, ModelScores, decode_scores
 from shared.segment import Provenance, Segment, Source, StreamRef
 from shared.triggers import TriggerEvent, TriggerKind, TriggerSource
 
 __all__ = [
-    "CalibrationBundle", "CameraIntrinsics", "ChannelSummary", "ContractError",
-    "MalformedMessage", "OversizedMessage", "Provenance", "Segment", "SensorExtrinsics",
+    "CalibrationBundle", "CameraIntrinsics", "ChannelSummary", "ContractError", "Detection",
+    "MalformedMessage", "ModelScores", "OversizedMessage", "Provenance", "Segment", "SensorExtrinsics",
     "SensorMessage", "SnapshotError", "SnapshotManifest", "Source", "StreamRef",
-    "TriggerEvent", "TriggerKind", "TriggerSource", "TruncatedMessage", "UnknownVersion",
+    "TriggerEvent", "TriggerKind", "TriggerSource", "TruncatedMessage", "UnknownVersion", "decode_scores",
 ]

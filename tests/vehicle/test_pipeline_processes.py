@@ -30,12 +30,12 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.messages import SensorMessage
+from shared.model_scores import decode_scores
 from shared.snapshot import SnapshotReader, sha256_file
 from tests.helpers import require
 from tests.vehicle.conftest import state_payload
 from tests.vehicle.tus_server import TusState, make_app
 from vehicle.config.tree import load_config
-from vehicle.inference.scores import decode_scores
 from vehicle.sources.sequence_gaps import SequenceGaps
 from vehicle.upload.queue import UploadQueue
 

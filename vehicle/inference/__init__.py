@@ -3,6 +3,12 @@ embeddings, OOD scores against a reference fitted offline and a drift monitor, p
 ``model/scores``; and the offline fit of that reference (``avdata-vehicle ood fit``).
 """
 
+from vehicle.inference.cli import (
+    Sources,
+    fit,
+    fit_summary,
+    score,
+)
 from vehicle.inference.decode import (
     CODECS,
     DecodedFrame,
@@ -19,6 +25,7 @@ from vehicle.inference.fitting import (
     MIN_FRAMES,
     THRESHOLD_METHOD,
     FitResult,
+    check_settings,
     fit_reference,
     fold_blocks,
     out_of_fold_distances,
@@ -66,6 +73,10 @@ from vehicle.inference.process import (
     serve,
 )
 from vehicle.inference.reference import (
+    SCHEMA,
+    SUFFIX,
+    VERSION,
+    VERSIONS,
     FitRecord,
     OodReference,
     Threshold,
@@ -73,14 +84,6 @@ from vehicle.inference.reference import (
     load_reference,
     reference_id,
     save_reference,
-)
-from vehicle.inference.scores import (
-    ENCODING,
-    MAX_BYTES,
-    SCHEMA,
-    VERSION,
-    VERSIONS,
-    ModelScores,
 )
 from vehicle.inference.yolox import (
     PAD_VALUE,
@@ -105,9 +108,7 @@ __all__ = [
     "CROP_FRACTION",
     "EMBEDDING_DIM",
     "EMBEDDING_RECIPE",
-    "ENCODING",
     "IMAGE_SUFFIXES",
-    "MAX_BYTES",
     "MIN_FRAMES",
     "MODELS_DIR",
     "PAD_VALUE",
@@ -116,6 +117,7 @@ __all__ = [
     "SCHEMA",
     "SHRINKAGE",
     "STRIDES",
+    "SUFFIX",
     "THRESHOLD_METHOD",
     "VERSION",
     "VERSIONS",
@@ -135,14 +137,15 @@ __all__ = [
     "InferenceMetrics",
     "InferenceProcessConfig",
     "Letterbox",
-    "ModelScores",
     "OodReference",
     "ShrunkGaussian",
     "SourceFrame",
+    "Sources",
     "Threshold",
     "Uncertainty",
     "anchor_grid",
     "camera_topics",
+    "check_settings",
     "choose_providers",
     "classwise_nms",
     "coco_class_names",
@@ -150,7 +153,9 @@ __all__ = [
     "decode",
     "decode_reference",
     "decode_scores",
+    "fit",
     "fit_reference",
+    "fit_summary",
     "fold_blocks",
     "image_paths",
     "iou_one_to_many",
@@ -168,6 +173,7 @@ __all__ = [
     "run_inference_process",
     "save_reference",
     "scaled_chi2_quantile",
+    "score",
     "serve",
     "snapshot_frames",
     "uncertainty",

@@ -5,7 +5,7 @@ decoder must see them all), keeps only each topic's newest frame, and scores it 
 at most ``max_rate_hz`` times a second per topic. A frame replaced by a newer one before it was
 scored is skipped and counted (``rate_limit`` when the topic was not yet due, ``behind`` when the
 model could not keep up). Each scored frame is published as a
-:class:`shared.messages.SensorMessage` on ``scores_topic`` (see :mod:`vehicle.inference.scores`).
+:class:`shared.messages.SensorMessage` on ``scores_topic`` (see :mod:`shared.model_scores`).
 Bad messages and undecodable frames are counted by reason and never stop the loop. The process
 around it (signals, systemd, ``/metrics``) is :mod:`vehicle.inference.process`.
 
@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared.errors import ContractError
 from shared.messages import from_frames
+from shared.model_scores import ModelScores
 from shared.sdnotify import Notifier
 from vehicle.config.inference import InferenceProcessConfig
 from vehicle.errors import InferenceError
@@ -33,7 +34,6 @@ from vehicle.inference.decode import DecodedFrame, FrameDecoder
 from vehicle.inference.drift import DriftMonitor
 from vehicle.inference.model import Detector
 from vehicle.inference.reference import OodReference, load_reference
-from vehicle.inference.scores import ModelScores
 
 __all__ = ["FrameScheduler", "InferenceMetrics", "load_checked_reference", "run_inference_process"]
 

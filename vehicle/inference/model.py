@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from shared.model_scores import Detection
 from vehicle.config.inference import MODELS_DIR, PROVIDERS, DetectorConfig
 from vehicle.errors import InferenceError, InvalidFrame, ModelLoadError
 from vehicle.inference import yolox
@@ -28,15 +29,6 @@ log = logging.getLogger(__name__)
 __all__ = ["MODELS_DIR", "PROVIDERS", "Detection", "Detector", "DetectorConfig", "FrameResult",
            "choose_providers", "coco_class_names", "with_extra_outputs"]
 
-
-@dataclass(frozen=True, slots=True)
-class Detection:
-    """One detected object: corner box in original-image pixels, COCO class, score in [0, 1]."""
-
-    box_xyxy_px: tuple[float, float, float, float]
-    class_id: int
-    class_name: str
-    score: float
 
 
 @dataclass(frozen=True, eq=False)

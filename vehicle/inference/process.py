@@ -20,11 +20,11 @@ import zmq
 
 from shared import logs
 from shared.config import ConfigError, load
+from shared.model_scores import decode_scores
 from shared.sdnotify import Notifier
 from vehicle.config.inference import InferenceProcessConfig
 from vehicle.errors import MetricsPortError, VehicleError
 from vehicle.inference.loop import FrameScheduler, InferenceMetrics, run_inference_process
-from vehicle.inference.scores import decode_scores
 from vehicle.metrics import serve_metrics
 
 __all__ = ["FrameScheduler", "InferenceMetrics", "InferenceProcessConfig", "decode_scores", "main",

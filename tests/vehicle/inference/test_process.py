@@ -20,6 +20,7 @@ import zmq
 
 from shared.config import ConfigError, load
 from shared.messages import SensorMessage, from_frames
+from shared.model_scores import ModelScores
 from shared.triggers import TriggerKind
 from vehicle.config.recorder import TopicsConfig, TriggerConfig
 from vehicle.errors import OodReferenceMismatch
@@ -34,7 +35,6 @@ from vehicle.inference.process import (
     run_inference_process,
 )
 from vehicle.inference.reference import save_reference
-from vehicle.inference.scores import ModelScores
 from vehicle.inference.yolox import iou_one_to_many
 from vehicle.triggers.rules import TriggerEngine
 

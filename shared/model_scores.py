@@ -36,7 +36,17 @@ import numpy as np
 from shared import wire
 from shared.errors import MalformedMessage
 from shared.messages import SensorMessage
-from vehicle.inference.model import Detection
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object: corner box in original-image pixels, COCO class, score in [0, 1]."""
+
+    box_xyxy_px: tuple[float, float, float, float]
+    class_id: int
+    class_name: str
+    score: float
+
 
 SCHEMA = "avdata.ModelScores"
 VERSION = 1

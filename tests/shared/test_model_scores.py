@@ -12,8 +12,7 @@ import pytest
 from shared import wire
 from shared.errors import ContractError, MalformedMessage, UnknownVersion
 from shared.messages import from_frames
-from vehicle.inference.model import Detection
-from vehicle.inference.scores import ENCODING, SCHEMA, ModelScores, decode_scores
+from shared.model_scores import ENCODING, SCHEMA, Detection, ModelScores, decode_scores
 from vehicle.triggers import rules as triggers
 
 
