@@ -127,7 +127,7 @@ class Trajectory:
 
     def agents(self, index: int | slice | Sequence[int] | I64) -> Trajectory:
         """The agents at ``index`` on the agent axis, which is kept (an ``int`` gives ``A = 1``)."""
-        sel = [index] if isinstance(index, int) else index
+        sel = [index] if isinstance(index, (int, np.integer)) else index
         return self._map(lambda a: a[..., sel, :], lambda a: a[..., sel], self.t_s)
 
     def steps(self, index: slice) -> Trajectory:

@@ -16,7 +16,7 @@ from simulator_harness.scenario import Actor, ActorKind, EgoSpec, Intent, RoadSp
 from simulator_harness.seeds import CommonRoadScenario, load_commonroad
 from simulator_harness.sensors import ImuModel, imu_readings, vehicle_state_readings
 from simulator_harness.sensors.scene_rig import ego_at, rollout_track, scene_rig
-from simulator_harness.trajectory import EGO, PER_AGENT, PER_STEP, Trajectory, require, unbatched
+from simulator_harness.trajectory import EGO, PER_AGENT, PER_STEP, Trajectory, require
 
 ROOT = Path(__file__).resolve().parents[2]
 US101 = ROOT / "tests" / "fixtures" / "real" / "commonroad" / "USA_US101-4_1_T-1.xml"
@@ -118,4 +118,4 @@ def test_inconsistent_shapes_and_missing_fields_are_typed_errors() -> None:
     with pytest.raises(TrajectoryError, match="imu_readings takes one scenario"):
         imu_readings(batch, ImuModel(), np.random.default_rng(0))
     with pytest.raises(TrajectoryError, match="no lat_accel_mps2"):
-        vehicle_state_readings(unbatched(batch.scenario(0), "test"))
+        vehicle_state_readings(batch.scenario(0))
