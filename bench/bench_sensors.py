@@ -16,6 +16,7 @@ import numpy as np
 from bench.common import Figure, main_for
 from simulator_harness.drive import DriveParams, ego_trajectory, scene_at
 from simulator_harness.sensors import CAMERA_SPEC, CameraModel, CameraSensor, H265Encoder
+from simulator_harness.trajectory import EGO
 
 W, H = 640, 360
 
@@ -48,7 +49,7 @@ def run(quick: bool = False) -> list[Figure]:
         sensor.capture(k)
     ours_fps = n / (time.perf_counter() - start)
     traj = ego_trajectory(drive, np.arange(n) / 30.0)
-    rendered = [sensor.renderer.render(float(traj.x_m[k]), float(traj.y_m[k]), float(traj.yaw_rad[k]),
+    rendered = [sensor.renderer.render(float(traj.x_m[EGO, k]), float(traj.y_m[EGO, k]), float(traj.yaw_rad[EGO, k]),
                                        scene_at(drive, k / 30.0)) for k in range(n)]
     encoder = H265Encoder(W, H)
     start = time.perf_counter()

@@ -99,7 +99,7 @@ def _drive(args: argparse.Namespace) -> int:
     logs.setup("avdata-sim", args.log_level)
     spec = load(args.scenario)
     track = rollout_track(spec, policy(args.policy))
-    sensors = scene_rig(track, seed=args.seed, width_px=args.width, height_px=args.height)
+    sensors = scene_rig(track, spec.road, seed=args.seed, width_px=args.width, height_px=args.height)
     return _run_publisher(sensors, args, track.duration_s)
 
 

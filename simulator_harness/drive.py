@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator_harness.errors import DriveParamsError
+from simulator_harness.trajectory import Trajectory
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -66,26 +67,6 @@ class DriveParams:
             raise DriveParamsError(f"lead_gap_m must be > 5 m (a car length), got {self.lead_gap_m}")
         if self.weave_wavelength_m <= 0 or self.wheelbase_m <= 0 or self.steering_ratio <= 0:
             raise DriveParamsError("weave_wavelength_m, wheelbase_m and steering_ratio must be > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class EgoTrajectory:
-    """Ego state sampled at ``t_s``; every array has shape ``(n,)``.
-
-    Pose in the local ENU frame (m, rad), speed (m/s), longitudinal and lateral acceleration
-    (m/s²), yaw rate (rad/s), steering wheel angle (rad) and whether autonomy is engaged.
-    """
-
-    t_s: FloatArray
-    x_m: FloatArray
-    y_m: FloatArray
-    yaw_rad: FloatArray
-    speed_mps: FloatArray
-    accel_mps2: FloatArray
-    lat_accel_mps2: FloatArray
-    yaw_rate_radps: FloatArray
-    steering_rad: FloatArray
-    autonomy_engaged: npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +126,10 @@ def longitudinal(
     return s, np.maximum(v, 0.0), a
 
 
-def ego_trajectory(params: DriveParams, t_s: npt.ArrayLike) -> EgoTrajectory:
-    """The ego state at each time in ``t_s`` (seconds since the drive started)."""
+def ego_trajectory(params: DriveParams, t_s: npt.ArrayLike) -> Trajectory:
+    """The ego alone (agent 0 of ``(1, n)`` arrays) at each of the ``n`` times in ``t_s`` (s since the
+    drive started): pose in the local ENU frame, speed, longitudinal and lateral acceleration, yaw
+    rate and steering wheel angle from the path's curvature, and whether autonomy is engaged."""
     t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
     s, v, a = longitudinal(t, params.cruise_speed_mps, params.brake_at_s,
                            params.brake_decel_mps2, params.brake_jerk_mps3)
@@ -161,11 +144,12 @@ def ego_trajectory(params: DriveParams, t_s: npt.ArrayLike) -> EgoTrajectory:
     engaged = np.ones_like(t, dtype=np.bool_)
     if params.disengage_at_s is not None:
         engaged = t < params.disengage_at_s
-    return EgoTrajectory(
-        t_s=t, x_m=s, y_m=y, yaw_rad=np.arctan(dy), speed_mps=v, accel_mps2=a,
-        lat_accel_mps2=v * v * curvature, yaw_rate_radps=v * curvature,
-        steering_rad=params.steering_ratio * np.arctan(params.wheelbase_m * curvature),
-        autonomy_engaged=engaged,
+    return Trajectory(
+        t_s=t, x_m=s[None], y_m=y[None], yaw_rad=np.arctan(dy)[None], speed_mps=v[None], accel_mps2=a[None],
+        valid=np.ones((1, t.size), dtype=bool), lat_accel_mps2=(v * v * curvature)[None],
+        yaw_rate_radps=(v * curvature)[None],
+        steering_rad=(params.steering_ratio * np.arctan(params.wheelbase_m * curvature))[None],
+        autonomy_engaged=engaged[None],
     )
 
 

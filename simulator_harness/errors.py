@@ -62,6 +62,12 @@ class CoverageError(SimulatorError, ValueError):
     reason = "bad_coverage_input"
 
 
+class TrajectoryError(SimulatorError, ValueError):
+    """A trajectory's arrays disagree in shape, or a consumer needs a field its producer left out."""
+
+    reason = "bad_trajectory"
+
+
 class CommonRoadError(SimulatorError):
     """A CommonRoad XML file is unreadable or lacks an element the importer needs."""
 

@@ -1,7 +1,8 @@
 """Outcome metrics of a rollout, as small stateless classes registered by name.
 
-Every metric maps a :class:`Trajectory` (``(S, A, T)``) and its :class:`Road` to a
-:class:`MetricResult` with one ``value`` and one ``valid`` flag per scenario. Metrics are about
+Every metric maps a closed-loop :class:`~simulator_harness.trajectory.Trajectory` (``(S, A, T)``, with
+agent sizes; the lane frame where a metric needs it) and its :class:`Road` to a :class:`MetricResult`
+with one ``value`` and one ``valid`` flag per scenario. Metrics are about
 the ego (agent 0) unless they say otherwise; ``valid`` is false where the ego never existed or the
 rollout is too short for the quantity. Thresholds follow nuPlan where nuPlan defines them.
 """
@@ -16,7 +17,8 @@ import numpy.typing as npt
 
 from simulator_harness.closed_loop.geometry import boxes_overlap, corners
 from simulator_harness.closed_loop.road import Road
-from simulator_harness.closed_loop.state import DT_S, EGO, Trajectory
+from simulator_harness.closed_loop.state import DT_S
+from simulator_harness.trajectory import EGO, Trajectory, require
 
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
@@ -61,8 +63,14 @@ def compute_all(traj: Trajectory, road: Road, names: list[str] | None = None) ->
     return {n: get(n)(traj, road) for n in (names or sorted(METRICS))}
 
 
+def _size(traj: Trajectory) -> tuple[F64, F64]:
+    """Box length and width per agent, ``(S, A)``: every metric needs them."""
+    return require(traj.length_m, "length_m"), require(traj.width_m, "width_m")
+
+
 def _box(traj: Trajectory) -> tuple[F64, F64, F64, F64, F64]:
-    return (traj.x_m, traj.y_m, traj.yaw_rad, traj.length_m[..., None], traj.width_m[..., None])
+    length_m, width_m = _size(traj)
+    return (traj.x_m, traj.y_m, traj.yaw_rad, length_m[..., None], width_m[..., None])
 
 
 def ego_overlaps(traj: Trajectory) -> B:
@@ -85,9 +93,10 @@ def ego_overlaps(traj: Trajectory) -> B:
 
 def pairwise_collisions(traj: Trajectory) -> npt.NDArray[np.int64]:
     """Number of distinct agent pairs (any agents, not only the ego) whose boxes ever overlap, (S,)."""
+    length_m, width_m = _size(traj)
     n_s, n_a, _ = traj.shape
     count = np.zeros(n_s, dtype=np.int64)
-    reach = 0.5 * np.hypot(traj.length_m, traj.width_m)
+    reach = 0.5 * np.hypot(length_m, width_m)
     for i in range(n_a - 1):
         j = np.arange(i + 1, n_a)
         dist = np.hypot(traj.x_m[:, j] - traj.x_m[:, i:i + 1], traj.y_m[:, j] - traj.y_m[:, i:i + 1])
@@ -96,10 +105,10 @@ def pairwise_collisions(traj: Trajectory) -> npt.NDArray[np.int64]:
             continue
         s, k, t = np.nonzero(near)
         a = j[k]
-        hit = boxes_overlap((traj.x_m[s, i, t], traj.y_m[s, i, t], traj.yaw_rad[s, i, t], traj.length_m[s, i],
-                             traj.width_m[s, i]),
-                            (traj.x_m[s, a, t], traj.y_m[s, a, t], traj.yaw_rad[s, a, t], traj.length_m[s, a],
-                             traj.width_m[s, a]))
+        hit = boxes_overlap((traj.x_m[s, i, t], traj.y_m[s, i, t], traj.yaw_rad[s, i, t], length_m[s, i],
+                             width_m[s, i]),
+                            (traj.x_m[s, a, t], traj.y_m[s, a, t], traj.yaw_rad[s, a, t], length_m[s, a],
+                             width_m[s, a]))
         pairs = np.unique(np.stack([s[hit], a[hit]], axis=1), axis=0)
         np.add.at(count, pairs[:, 0], 1)
     return count
@@ -135,14 +144,15 @@ class MinTTC:
 
     def __call__(self, traj: Trajectory, road: Road) -> MetricResult:
         """See the class docstring."""
+        length_m, width_m = _size(traj)
         n_s = traj.shape[0]
         hit = ego_overlaps(traj).any(axis=1)  # (S, T)
         before: B = np.asarray(np.cumsum(hit, axis=1) - hit == 0)  # up to and including the first collision
         ks = np.arange(round(self.horizon_s / self.step_s) + 1) * self.step_s
-        vx, vy = traj.v_mps * np.cos(traj.yaw_rad), traj.v_mps * np.sin(traj.yaw_rad)
+        vx, vy = traj.speed_mps * np.cos(traj.yaw_rad), traj.speed_mps * np.sin(traj.yaw_rad)
         dx, dy = traj.x_m - traj.x_m[:, EGO:EGO + 1], traj.y_m - traj.y_m[:, EGO:EGO + 1]
         dvx, dvy = vx - vx[:, EGO:EGO + 1], vy - vy[:, EGO:EGO + 1]
-        reach = 0.5 * np.hypot(traj.length_m, traj.width_m)
+        reach = 0.5 * np.hypot(length_m, width_m)
         closest = np.hypot(dx, dy) - np.hypot(dvx, dvy) * self.horizon_s
         cand = (closest < (reach + reach[:, EGO:EGO + 1])[..., None]) & traj.valid & traj.valid[:, EGO:EGO + 1]
         cand &= before[:, None, :]
@@ -153,10 +163,10 @@ class MinTTC:
             tt = ks[None, :]
             other = (traj.x_m[s, a, t][:, None] + vx[s, a, t][:, None] * tt,
                      traj.y_m[s, a, t][:, None] + vy[s, a, t][:, None] * tt, traj.yaw_rad[s, a, t][:, None],
-                     traj.length_m[s, a][:, None], traj.width_m[s, a][:, None])
+                     length_m[s, a][:, None], width_m[s, a][:, None])
             ego = (traj.x_m[s, EGO, t][:, None] + vx[s, EGO, t][:, None] * tt,
                    traj.y_m[s, EGO, t][:, None] + vy[s, EGO, t][:, None] * tt, traj.yaw_rad[s, EGO, t][:, None],
-                   traj.length_m[s, EGO][:, None], traj.width_m[s, EGO][:, None])
+                   length_m[s, EGO][:, None], width_m[s, EGO][:, None])
             over = boxes_overlap(other, ego)  # (n, K)
             first = np.where(over.any(axis=1), ks[np.argmax(over, axis=1)], np.inf)
             np.minimum.at(out, s, first)
@@ -174,17 +184,18 @@ class RequiredDeceleration:
 
     def __call__(self, traj: Trajectory, road: Road) -> MetricResult:
         """See the class docstring."""
+        length_m, width_m = _size(traj)
         e = slice(EGO, EGO + 1)
         h = traj.yaw_rad[:, e]
         dx, dy = traj.x_m - traj.x_m[:, e], traj.y_m - traj.y_m[:, e]
         along, across = dx * np.cos(h) + dy * np.sin(h), -dx * np.sin(h) + dy * np.cos(h)
         rel = traj.yaw_rad - h
         c, sn = np.abs(np.cos(rel)), np.abs(np.sin(rel))
-        length, width = traj.length_m[..., None], traj.width_m[..., None]
+        length, width = length_m[..., None], width_m[..., None]
         gap = along - 0.5 * length[:, e] - 0.5 * (c * length + sn * width)
         in_path = np.abs(across) < 0.5 * width[:, e] + 0.5 * (sn * length + c * width)
-        v_rel = traj.v_mps[:, e] - traj.v_mps * np.cos(rel)
-        a_obj = traj.a_mps2 * np.cos(rel)
+        v_rel = traj.speed_mps[:, e] - traj.speed_mps * np.cos(rel)
+        a_obj = traj.accel_mps2 * np.cos(rel)
         use = traj.valid & traj.valid[:, e] & in_path & (gap > 0) & (v_rel > 0)
         use[:, EGO] = False
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -202,7 +213,7 @@ class HardBrakes:
 
     def __call__(self, traj: Trajectory, road: Road) -> MetricResult:
         """See the class docstring."""
-        braking = (traj.a_mps2[:, EGO] < self.threshold_mps2) & traj.valid[:, EGO]
+        braking = (traj.accel_mps2[:, EGO] < self.threshold_mps2) & traj.valid[:, EGO]
         starts = braking[:, :1].astype(np.int64).sum(axis=1) + (braking[:, 1:] & ~braking[:, :-1]).sum(axis=1)
         return MetricResult(starts.astype(np.float64), _ego_valid(traj, 2))
 
@@ -216,8 +227,9 @@ class OffRoad:
 
     def __call__(self, traj: Trajectory, road: Road) -> MetricResult:
         """See the class docstring."""
+        length_m, width_m = _size(traj)
         c = corners((traj.x_m[:, EGO], traj.y_m[:, EGO], traj.yaw_rad[:, EGO],
-                     traj.length_m[:, EGO, None], traj.width_m[:, EGO, None]))
+                     length_m[:, EGO, None], width_m[:, EGO, None]))
         off = ~road.on_road(c[..., 0], c[..., 1])  # (S, T, 4)
         off &= traj.valid[:, EGO][..., None]
         return MetricResult(np.asarray(off.any(axis=(1, 2)), dtype=np.float64), _ego_valid(traj))
@@ -232,7 +244,7 @@ COMFORT_BOUNDS: dict[str, tuple[float, float]] = {
 def ego_kinematics(traj: Trajectory) -> dict[str, F64]:
     """Ego signals ``(S, T)`` for comfort checks, by finite differences at 10 Hz (names as in
     :data:`COMFORT_BOUNDS`)."""
-    v = traj.v_mps[:, EGO]
+    v = traj.speed_mps[:, EGO]
     yaw = np.unwrap(traj.yaw_rad[:, EGO], axis=1)
     yaw_rate = np.gradient(yaw, DT_S, axis=1)
     lon = np.gradient(v, DT_S, axis=1)
@@ -270,12 +282,15 @@ class RedLight:
 
     def __call__(self, traj: Trajectory, road: Road) -> MetricResult:
         """See the class docstring."""
-        lane = np.maximum(traj.lane[:, EGO], 0)
-        front = traj.s_m[:, EGO] + 0.5 * traj.length_m[:, EGO, None]
+        length_m = require(traj.length_m, "length_m")
+        lane_index = require(traj.lane, "lane")
+        s_m = require(traj.s_m, "s_m")
+        lane = np.maximum(lane_index[:, EGO], 0)
+        front = s_m[:, EGO] + 0.5 * length_m[:, EGO, None]
         stop = road.stop_line_s_m[lane]
         red = ~road.green(traj.t_s)[np.arange(lane.shape[1])[None, :], lane]  # (S, T)
         crossed = (front[:, :-1] < stop[:, 1:]) & (front[:, 1:] >= stop[:, 1:]) & (lane[:, 1:] == lane[:, :-1])
-        crossed &= red[:, 1:] & traj.valid[:, EGO, 1:] & (traj.lane[:, EGO, 1:] >= 0)
+        crossed &= red[:, 1:] & traj.valid[:, EGO, 1:] & (lane_index[:, EGO, 1:] >= 0)
         return MetricResult(crossed.sum(axis=1).astype(np.float64), _ego_valid(traj, 2))
 
 
@@ -289,7 +304,8 @@ class SpeedLimit:
 
     def __call__(self, traj: Trajectory, road: Road) -> MetricResult:
         """See the class docstring."""
-        limit = road.speed_limit_mps[np.maximum(traj.lane[:, EGO], 0)] + self.tolerance_mps
-        over = np.where(traj.valid[:, EGO], traj.v_mps[:, EGO] - limit, 0.0)
+        lane_index = require(traj.lane, "lane")
+        limit = road.speed_limit_mps[np.maximum(lane_index[:, EGO], 0)] + self.tolerance_mps
+        over = np.where(traj.valid[:, EGO], traj.speed_mps[:, EGO] - limit, 0.0)
         return MetricResult(np.asarray(np.maximum(over.max(axis=1), 0.0), dtype=np.float64), _ego_valid(traj))
 

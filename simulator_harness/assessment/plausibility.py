@@ -21,13 +21,14 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator_harness.closed_loop.events import EVENT_CODE
-from simulator_harness.closed_loop.state import DT_S, EGO, KIND_CODE, KIND_SIZE, Trajectory
+from simulator_harness.closed_loop.state import DT_S, KIND_SIZE
 from simulator_harness.closed_loop.step import SimParams
 from simulator_harness.scenario.spec import ActorKind, EventKind, ScenarioSpec
+from simulator_harness.trajectory import EGO, Trajectory, require
 
 F64 = npt.NDArray[np.float64]
-_VEHICLES = (KIND_CODE[ActorKind.CAR], KIND_CODE[ActorKind.TRUCK], KIND_CODE[ActorKind.CYCLIST])
-_WHEELBASE = {KIND_CODE[k]: size[2] for k, size in KIND_SIZE.items()}
+_VEHICLES = (ActorKind.CAR.value, ActorKind.TRUCK.value, ActorKind.CYCLIST.value)
+_WHEELBASE = {k.value: size[2] for k, size in KIND_SIZE.items()}
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def check(traj: Trajectory, params: SimParams, specs: Sequence[ScenarioSpec],
 def _derivatives(traj: Trajectory, i: int, a: int) -> tuple[F64, F64, F64, F64]:
     """Longitudinal accel, lateral accel, jerk (while moving) and curvature (above 2 m/s) samples."""
     ok = traj.valid[i, a]
-    v, acc, yaw = traj.v_mps[i, a], traj.a_mps2[i, a], np.unwrap(traj.yaw_rad[i, a])
+    v, acc, yaw = traj.speed_mps[i, a], traj.accel_mps2[i, a], np.unwrap(traj.yaw_rad[i, a])
     pair = ok[1:] & ok[:-1]
     yaw_rate = np.diff(yaw) / DT_S
     v_mid = 0.5 * (v[1:] + v[:-1])
@@ -101,8 +102,9 @@ def _derivatives(traj: Trajectory, i: int, a: int) -> tuple[F64, F64, F64, F64]:
 
 def _kinematics(traj: Trajectory, i: int, names: list[str], p: PlausibilityParams) -> list[str]:
     reasons = []
+    kinds = require(traj.kind, "kind")
     for a, name in enumerate(names):
-        if traj.kind[i, a] not in _VEHICLES or not traj.valid[i, a].any():
+        if str(kinds[i, a]) not in _VEHICLES or not traj.valid[i, a].any():
             continue
         lon, lat, jerk, kappa = _derivatives(traj, i, a)
         total = np.hypot(lon, lat) if lon.size else lon
@@ -112,7 +114,7 @@ def _kinematics(traj: Trajectory, i: int, names: list[str], p: PlausibilityParam
             reasons.append(f"kinematics: {name} |jerk| {np.abs(jerk).max():.1f} m/s³ > {p.jerk_max_mps3}")
         if kappa.size and np.abs(kappa).max() > p.curvature_max_1pm:
             k = float(np.abs(kappa).max())
-            steer = np.degrees(np.arctan(k * _WHEELBASE[int(traj.kind[i, a])]))
+            steer = np.degrees(np.arctan(k * _WHEELBASE[str(kinds[i, a])]))
             reasons.append(f"kinematics: {name} curvature {k:.2f} 1/m > {p.curvature_max_1pm} "
                            f"(steering {steer:.0f} deg)")
     return reasons
@@ -121,6 +123,8 @@ def _kinematics(traj: Trajectory, i: int, names: list[str], p: PlausibilityParam
 def _avoidability(traj: Trajectory, params: SimParams, i: int, names: list[str],
                   p: PlausibilityParams) -> list[str]:
     reasons = []
+    length_m, width_m = require(traj.length_m, "length_m"), require(traj.width_m, "width_m")
+    lanes = require(traj.lane, "lane")
     events = params.events
     road = params.road
     t = traj.t_s
@@ -141,24 +145,24 @@ def _avoidability(traj: Trajectory, params: SimParams, i: int, names: list[str],
         # The ego holds its speed from k_vis; find when the threat enters its corridor.
         dt = t[k_vis:] - t[k_vis]
         h = traj.yaw_rad[i, EGO, k_vis]
-        ex = traj.x_m[i, EGO, k_vis] + traj.v_mps[i, EGO, k_vis] * np.cos(h) * dt
-        ey = traj.y_m[i, EGO, k_vis] + traj.v_mps[i, EGO, k_vis] * np.sin(h) * dt
+        ex = traj.x_m[i, EGO, k_vis] + traj.speed_mps[i, EGO, k_vis] * np.cos(h) * dt
+        ey = traj.y_m[i, EGO, k_vis] + traj.speed_mps[i, EGO, k_vis] * np.sin(h) * dt
         dx, dy = traj.x_m[i, a, k_vis:] - ex, traj.y_m[i, a, k_vis:] - ey
         along, across = dx * np.cos(h) + dy * np.sin(h), -dx * np.sin(h) + dy * np.cos(h)
         rel = traj.yaw_rad[i, a, k_vis:] - h
         c, s = np.abs(np.cos(rel)), np.abs(np.sin(rel))
-        length, width = traj.length_m[i, a], traj.width_m[i, a]
+        length, width = length_m[i, a], width_m[i, a]
         half_across = 0.5 * (s * length + c * width)
         half_along = 0.5 * (c * length + s * width)
-        gap = along - 0.5 * traj.length_m[i, EGO] - half_along
+        gap = along - 0.5 * length_m[i, EGO] - half_along
         # In the corridor and not yet behind the ego's rear: ahead, or alongside (a side impact).
-        not_passed = gap > -(traj.length_m[i, EGO] + 2.0 * half_along)
-        inside = (np.abs(across) < 0.5 * traj.width_m[i, EGO] + half_across) & not_passed
+        not_passed = gap > -(length_m[i, EGO] + 2.0 * half_along)
+        inside = (np.abs(across) < 0.5 * width_m[i, EGO] + half_across) & not_passed
         inside &= traj.valid[i, a, k_vis:]
         if not inside.any():
             continue
         j = int(np.argmax(inside))
-        v_rel = traj.v_mps[i, EGO, k_vis] - traj.v_mps[i, a, k_vis + j] * np.cos(rel[j])
+        v_rel = traj.speed_mps[i, EGO, k_vis] - traj.speed_mps[i, a, k_vis + j] * np.cos(rel[j])
         a_obj = -events.p1[i, k] if kind is EventKind.LEAD_HARD_BRAKE else 0.0
         if v_rel <= 0 and a_obj >= 0:
             continue
@@ -172,9 +176,9 @@ def _avoidability(traj: Trajectory, params: SimParams, i: int, names: list[str],
         g = max(gap[j], 0.0)
         tau = (-v_rel + np.sqrt(v_rel**2 + 2.0 * close * g)) / close if close > 0 else g / v_rel
         time_left = dt[j] + tau - p.reaction_s
-        lane = int(traj.lane[i, EGO, k_vis])
+        lane = int(lanes[i, EGO, k_vis])
         side = lane >= 0 and (road.left_lane[lane] >= 0 or road.right_lane[lane] >= 0)
-        shift = 0.5 * traj.width_m[i, EGO] + half_across[j] - abs(across[j]) + 0.3
+        shift = 0.5 * width_m[i, EGO] + half_across[j] - abs(across[j]) + 0.3
         if side and time_left > 0 and 0.5 * p.lat_escape_accel_mps2 * time_left**2 >= shift:
             continue
         reasons.append(f"unavoidable: {kind} by {names[a]} at t={t[k_vis]:.1f} s: braking needs "
@@ -184,22 +188,23 @@ def _avoidability(traj: Trajectory, params: SimParams, i: int, names: list[str],
 
 def _human(traj: Trajectory, params: SimParams, i: int, names: list[str], p: PlausibilityParams) -> list[str]:
     caps = {"pedestrian": 3.5, "cyclist": 12.0, **(p.human_speed_mps or {})}
+    kinds, lanes = require(traj.kind, "kind"), require(traj.lane, "lane")
     reasons = []
     for a, name in enumerate(names[1:], start=1):
         ok = traj.valid[i, a]
         if not ok.any():
             continue
-        code = int(traj.kind[i, a])
-        v = traj.v_mps[i, a][ok]
-        if code == KIND_CODE[ActorKind.PEDESTRIAN]:
+        kind = str(kinds[i, a])
+        v = traj.speed_mps[i, a][ok]
+        if kind == ActorKind.PEDESTRIAN:
             cap = caps["pedestrian"]
-        elif code == KIND_CODE[ActorKind.CYCLIST]:
+        elif kind == ActorKind.CYCLIST:
             cap = caps["cyclist"]
         else:
-            lane = np.maximum(traj.lane[i, a][ok], 0)
+            lane = np.maximum(lanes[i, a][ok], 0)
             cap = float(p.human_speed_factor * params.road.speed_limit_mps[lane].max())
         lon, _, jerk, _ = _derivatives(traj, i, a)
-        if code == KIND_CODE[ActorKind.PEDESTRIAN] or (traj.lane[i, a][ok] < 0).all():
+        if kind == ActorKind.PEDESTRIAN or (lanes[i, a][ok] < 0).all():
             lon, jerk = lon[:0], jerk[:0]  # walkers and crossing riders: speed only
         reasons += human_bound_violations(lon, jerk, v, cap, p, name)
     return reasons

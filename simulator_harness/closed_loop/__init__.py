@@ -1,4 +1,8 @@
-"""Closed-loop simulation on vectorised NumPy state: IDM + MOBIL traffic, walkers, events, ego policies."""
+"""Closed-loop simulation on vectorised NumPy state: IDM + MOBIL traffic, walkers, events, ego policies.
+
+Rollouts are recorded as :class:`simulator_harness.trajectory.Trajectory` ``(S, A, T)``; the ego is
+agent :data:`simulator_harness.trajectory.EGO`.
+"""
 
 from simulator_harness.closed_loop.build import (
     build_batch,
@@ -35,20 +39,17 @@ from simulator_harness.closed_loop.road import Road, build_road
 from simulator_harness.closed_loop.rollout import rollout, simulate
 from simulator_harness.closed_loop.state import (
     DT_S,
-    EGO,
     KIND_CODE,
     KIND_SIZE,
     VRU_CODES,
     EgoAction,
     SimState,
-    Trajectory,
     TrajectoryRecorder,
 )
 from simulator_harness.closed_loop.step import SimParams, step
 
 __all__ = [
     "DT_S",
-    "EGO",
     "EVENT_CODE",
     "KIND_CODE",
     "KIND_SIZE",
@@ -66,7 +67,6 @@ __all__ = [
     "SimParams",
     "SimState",
     "SimulationError",
-    "Trajectory",
     "TrajectoryRecorder",
     "boxes_overlap",
     "build_batch",

@@ -15,9 +15,10 @@ from simulator_harness.closed_loop.errors import SimulationError
 from simulator_harness.closed_loop.events import EVENT_CODE, EventTable
 from simulator_harness.closed_loop.geometry import Box, boxes_overlap
 from simulator_harness.closed_loop.road import Road, build_road
-from simulator_harness.closed_loop.state import EGO, KIND_CODE, KIND_SIZE, SimState
+from simulator_harness.closed_loop.state import KIND_CODE, KIND_SIZE, SimState
 from simulator_harness.closed_loop.step import SimParams
 from simulator_harness.scenario.spec import Actor, ActorKind, EgoSpec, EventKind, Intent, RoadSpec, ScenarioSpec
+from simulator_harness.trajectory import EGO
 
 _PARAM_NAMES: dict[EventKind, tuple[str, ...]] = {
     EventKind.CUT_IN: ("lateral_omega_radps", "lateral_accel_mps2"),
@@ -127,9 +128,9 @@ def _ego_actor(spec: ScenarioSpec) -> Actor:
 def _empty_columns(n_s: int, n_a: int) -> dict[str, np.ndarray]:
     z = np.zeros((n_s, n_a))
     return {
-        "x_m": z.copy(), "y_m": z.copy(), "yaw_rad": z.copy(), "v_mps": z.copy(), "a_mps2": z.copy(),
+        "x_m": z.copy(), "y_m": z.copy(), "yaw_rad": z.copy(), "speed_mps": z.copy(), "accel_mps2": z.copy(),
         "s_m": z.copy(), "d_m": z.copy(), "vd_mps": z.copy(), "lane": np.full((n_s, n_a), -1, dtype=np.int64),
-        "kind": np.zeros((n_s, n_a), dtype=np.int8), "length_m": np.ones((n_s, n_a)),
+        "kind_code": np.zeros((n_s, n_a), dtype=np.int8), "length_m": np.ones((n_s, n_a)),
         "width_m": np.ones((n_s, n_a)), "valid": np.zeros((n_s, n_a), dtype=bool), "v0_mps": z.copy(),
         "mobil": np.zeros((n_s, n_a), dtype=bool), "ignore_signal": np.zeros((n_s, n_a), dtype=bool),
         "brake_mps2": z.copy(), "brake_until_s": z.copy(), "jerk_max_mps3": np.full((n_s, n_a), 15.0),
@@ -165,9 +166,9 @@ def _place(cols: dict[str, np.ndarray], i: int, j: int, road: Road, actor: Actor
         yaw = np.pi / 2 if y < centre_y else -np.pi / 2
     speed = 0.0 if actor.intent in (Intent.PARKED, Intent.WAIT) else actor.speed_mps
     values = {
-        "x_m": x, "y_m": y, "yaw_rad": yaw, "v_mps": speed, "s_m": actor.s_m if not free else 0.0,
+        "x_m": x, "y_m": y, "yaw_rad": yaw, "speed_mps": speed, "s_m": actor.s_m if not free else 0.0,
         "d_m": actor.d_m if not free else 0.0, "lane": -1 if free else actor.lane,
-        "kind": KIND_CODE[actor.kind], "length_m": length, "width_m": width, "valid": True, "v0_mps": v0,
+        "kind_code": KIND_CODE[actor.kind], "length_m": length, "width_m": width, "valid": True, "v0_mps": v0,
         "mobil": mobil and actor.kind in (ActorKind.CAR, ActorKind.TRUCK),
         "jerk_max_mps3": _WALKER_JERK_MPS3 if free else _VEHICLE_JERK_MPS3,
     }

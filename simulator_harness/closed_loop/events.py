@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator_harness.closed_loop.road import Road
-from simulator_harness.closed_loop.state import EGO, SimState
+from simulator_harness.closed_loop.state import SimState
 from simulator_harness.scenario.spec import EventKind
+from simulator_harness.trajectory import EGO
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -62,16 +62,16 @@ class MOBILParams:
             raise ValueError("mobil: politeness in [0, 1], b_safe_mps2 > 0, decision_period_s > 0")
 
 
-def idm_accel(v_mps: F64, v0_mps: F64, gap_m: F64, dv_mps: F64, p: IDMParams) -> F64:
+def idm_accel(speed_mps: F64, v0_mps: F64, gap_m: F64, dv_mps: F64, p: IDMParams) -> F64:
     """IDM acceleration, m/s². All inputs broadcast together.
 
     ``gap_m``: bumper-to-bumper distance to the leader (``inf`` on a free road);
     ``dv_mps``: approach rate ``v − v_leader`` (positive when closing).
     """
     # Same operations in the same order as the formula above, written into a few scratch arrays.
-    shape = np.broadcast_shapes(np.shape(v_mps), np.shape(v0_mps), np.shape(gap_m), np.shape(dv_mps))
+    shape = np.broadcast_shapes(np.shape(speed_mps), np.shape(v0_mps), np.shape(gap_m), np.shape(dv_mps))
     free, s_star = np.empty(shape), np.empty(shape)
-    v = np.maximum(v_mps, 0.0)
+    v = np.maximum(speed_mps, 0.0)
     np.divide(v, np.maximum(v0_mps, 1e-3), out=free)
     if p.delta == 4.0:  # the usual exponent, without the slow float power
         np.multiply(free, free, out=free)

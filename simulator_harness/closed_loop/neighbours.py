@@ -30,7 +30,7 @@ B = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True)
 class LaneIndex:
-    """Sorted lane entries. ``agent``/``s_m``/``half_m``/``v_mps`` are per sorted entry; the first
+    """Sorted lane entries. ``agent``/``s_m``/``half_m``/``speed_mps`` are per sorted entry; the first
     ``n_own`` unsorted entries are the agents' own-lane entries, ``own_agent`` their flat agent ids
     and ``own_pos`` their positions in sorted order."""
 
@@ -39,7 +39,7 @@ class LaneIndex:
     agent: I64
     s_m: F64
     half_m: F64  # half the body length along the lane
-    v_mps: F64  # speed along the lane
+    speed_mps: F64  # speed along the lane
     own_agent: I64
     own_pos: I64
     entry_id: I64  # per sorted entry: agent id + N · (0 own lane, 1 straddled lane, 2 foreign)
@@ -70,7 +70,7 @@ def build_index(state: SimState, road: Road, hint: I64 | None = None) -> LaneInd
     valid = state.valid.ravel()
     scen = np.repeat(np.arange(n_s, dtype=np.int64), n_a)
     s = state.s_m.ravel()
-    v = state.v_mps.ravel()
+    v = state.speed_mps.ravel()
     half = state.length_m.ravel() * 0.5
     n_groups = road.n_lanes + 1
     on_lane = valid & (lane >= 0)
@@ -124,7 +124,7 @@ def build_index(state: SimState, road: Road, hint: I64 | None = None) -> LaneInd
     pos[order] = np.arange(order.shape[0])
     return LaneIndex(
         key=key[order], group=group[order], agent=agent[order], s_m=s_all[order],
-        half_m=np.concatenate(parts_half)[order], v_mps=np.concatenate(parts_v)[order],
+        half_m=np.concatenate(parts_half)[order], speed_mps=np.concatenate(parts_v)[order],
         own_agent=own, own_pos=pos[: own.shape[0]], entry_id=entry_id[order], stride=stride, offset=offset,
         n_groups=n_groups)
 
@@ -170,7 +170,7 @@ def neighbour_at(index: LaneIndex, pos: I64, s_m: F64, half_m: F64, ahead: bool)
     np.subtract(gap, half_m, out=gap)
     np.subtract(gap, np.take(index.half_m, pos, mode="clip"), out=gap)
     np.copyto(gap, np.inf, where=none)
-    v = np.take(index.v_mps, pos, mode="clip")
+    v = np.take(index.speed_mps, pos, mode="clip")
     np.copyto(v, 0.0, where=none)
     agent = np.take(index.agent, pos, mode="clip")
     np.copyto(agent, -1, where=none)

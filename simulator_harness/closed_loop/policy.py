@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator_harness.closed_loop.idm import IDMParams, idm_accel
-from simulator_harness.closed_loop.state import EGO, EgoAction, SimState
+from simulator_harness.closed_loop.state import EgoAction, SimState
 from simulator_harness.closed_loop.step import SimParams
+from simulator_harness.trajectory import EGO
 
 F64 = npt.NDArray[np.float64]
 
@@ -54,7 +55,7 @@ class IDMEgo:
         """IDM acceleration toward the nearest threat in the corridor; never changes lanes."""
         road = params.road
         gap, v_lead = self.corridor_leader(state, params)
-        v = state.v_mps[:, EGO]
+        v = state.speed_mps[:, EGO]
         v0 = state.v0_mps[:, EGO]
         acc = idm_accel(v, v0, gap, v - v_lead, self.idm)
         lane = np.maximum(state.lane[:, EGO], 0)
@@ -104,5 +105,5 @@ class IDMEgo:
         rows = np.arange(gap.shape[0])
         best = gap[rows, j]
         v_along = np.zeros(state.shape)
-        v_along.ravel()[idx] = state.v_mps.ravel()[idx] * cos_rel
+        v_along.ravel()[idx] = state.speed_mps.ravel()[idx] * cos_rel
         return best, np.where(np.isfinite(best), v_along[rows, j], 0.0)

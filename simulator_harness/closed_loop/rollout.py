@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 from simulator_harness.closed_loop.build import build_batch
 from simulator_harness.closed_loop.policy import EgoPolicy
-from simulator_harness.closed_loop.state import DT_S, SimState, Trajectory, TrajectoryRecorder
+from simulator_harness.closed_loop.state import DT_S, SimState, TrajectoryRecorder
 from simulator_harness.closed_loop.step import SimParams, step
 from simulator_harness.scenario.spec import ScenarioSpec
+from simulator_harness.trajectory import Trajectory
 
 
 def rollout(state: SimState, params: SimParams, policy: EgoPolicy, steps: int) -> Trajectory:
-    """Record the initial state and ``steps`` further steps: ``T = steps + 1``."""
+    """Record the initial state and ``steps`` further steps: a trajectory ``(S, A, T)`` with ``T = steps + 1``."""
     recorder = TrajectoryRecorder(state, steps + 1)
     recorder.record(state)
     for _ in range(steps):

@@ -1,4 +1,5 @@
-"""Simulator state as arrays: the current step ``(S, A)`` and recorded trajectories ``(S, A, T)``.
+"""Simulator state as arrays: the current step ``(S, A)``, and the recorder that turns the steps of a
+rollout into one :class:`~simulator_harness.trajectory.Trajectory` ``(S, A, T)``.
 
 ``S`` scenarios are simulated side by side, each with ``A`` agent slots; agent 0 is always the ego.
 Slots a scenario does not use have ``valid == False``. Agents on a lane (``lane >= 0``) are moved
@@ -14,15 +15,15 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator_harness.scenario.spec import ActorKind
+from simulator_harness.trajectory import Trajectory
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
-EGO = 0  #: the ego's slot on the agent axis
 DT_S = 0.1  #: the closed loop runs at 10 Hz
 
-#: Integer codes stored in ``SimState.kind``.
+#: Integer codes stored in ``SimState.kind_code``; a recorded trajectory's ``kind`` holds the names.
 KIND_CODE: dict[ActorKind, int] = {ActorKind.CAR: 0, ActorKind.TRUCK: 1, ActorKind.PEDESTRIAN: 2,
                                    ActorKind.CYCLIST: 3}
 #: Box size per kind: (length_m, width_m, wheelbase_m).
@@ -30,6 +31,7 @@ KIND_SIZE: dict[ActorKind, tuple[float, float, float]] = {
     ActorKind.CAR: (4.6, 1.9, 2.8), ActorKind.TRUCK: (10.0, 2.5, 6.0),
     ActorKind.PEDESTRIAN: (0.6, 0.6, 0.0), ActorKind.CYCLIST: (1.8, 0.7, 1.1)}
 VRU_CODES = (KIND_CODE[ActorKind.PEDESTRIAN], KIND_CODE[ActorKind.CYCLIST])
+_KIND_NAME = np.array([k.value for k in sorted(KIND_CODE, key=KIND_CODE.__getitem__)])  # code -> name
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,13 @@ class SimState:
     x_m: F64
     y_m: F64
     yaw_rad: F64
-    v_mps: F64  # speed along the heading, >= 0
-    a_mps2: F64  # effective longitudinal acceleration over the last step
+    speed_mps: F64  # along the heading, >= 0
+    accel_mps2: F64  # effective longitudinal acceleration over the last step
     s_m: F64
     d_m: F64
     vd_mps: F64  # lateral speed in the lane frame
     lane: I64
-    kind: npt.NDArray[np.int8]
+    kind_code: npt.NDArray[np.int8]  # KIND_CODE
     length_m: F64
     width_m: F64
     valid: B
@@ -86,40 +88,17 @@ class EgoAction:
     lane_change: I64
 
 
-@dataclass(frozen=True)
-class Trajectory:
-    """Recorded rollout. Per-step arrays are ``(S, A, T)``; ``kind``/``length_m``/``width_m`` are
-    ``(S, A)``; ``t_s`` is ``(T,)``, step ``k`` at ``k · DT_S``."""
-
-    t_s: F64
-    x_m: F64
-    y_m: F64
-    yaw_rad: F64
-    v_mps: F64
-    a_mps2: F64
-    s_m: F64
-    d_m: F64
-    lane: I64
-    valid: B
-    kind: npt.NDArray[np.int8]
-    length_m: F64
-    width_m: F64
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """``(S, A, T)``."""
-        return (int(self.x_m.shape[0]), int(self.x_m.shape[1]), int(self.x_m.shape[2]))
-
-
 class TrajectoryRecorder:
-    """Preallocated ``(S, A, T)`` buffers filled one step at a time; :meth:`result` freezes them."""
+    """Preallocated ``(S, A, T)`` buffers filled one step at a time; :meth:`result` freezes them into a
+    :class:`Trajectory` with the lane frame, ``kind`` names, sizes and no ``agent_id`` (slots are
+    positions in the scenario's actor list, ego first)."""
 
-    _FIELDS = ("x_m", "y_m", "yaw_rad", "v_mps", "a_mps2", "s_m", "d_m", "lane", "valid")
+    _FIELDS = ("x_m", "y_m", "yaw_rad", "speed_mps", "accel_mps2", "s_m", "d_m", "lane", "valid")
 
     def __init__(self, first: SimState, steps: int) -> None:
         s, a = first.shape
         self._t = np.arange(steps, dtype=np.float64) * DT_S + first.t_s
-        self._static = (first.kind.copy(), first.length_m.copy(), first.width_m.copy())
+        self._static = (_KIND_NAME[first.kind_code], first.length_m.copy(), first.width_m.copy())
         # Time-major while recording (each step is one contiguous write), (S, A, T) views at the end.
         self._buf = {name: np.empty((steps, s, a), dtype=getattr(first, name).dtype) for name in self._FIELDS}
         self._n = 0
@@ -131,7 +110,7 @@ class TrajectoryRecorder:
         self._n += 1
 
     def result(self) -> Trajectory:
-        """The trajectory recorded so far."""
+        """The trajectory recorded so far, ``(S, A, T)``; step ``k`` at ``t_s = first.t_s + k · DT_S``."""
         n = self._n
         kind, length, width = self._static
         arrays = {name: np.moveaxis(buf[:n], 0, -1) for name, buf in self._buf.items()}

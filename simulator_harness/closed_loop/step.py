@@ -18,7 +18,8 @@ from simulator_harness.closed_loop.events import EventTable, fire_events
 from simulator_harness.closed_loop.idm import IDMParams, LaneChangeCandidate, MOBILParams, idm_accel, mobil_gain
 from simulator_harness.closed_loop.neighbours import LaneIndex, build_index, neighbour_at, own_follower, own_leader
 from simulator_harness.closed_loop.road import Road
-from simulator_harness.closed_loop.state import DT_S, EGO, EgoAction, SimState
+from simulator_harness.closed_loop.state import DT_S, EgoAction, SimState
+from simulator_harness.trajectory import EGO
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -43,7 +44,7 @@ def step(state: SimState, action: EgoAction, params: SimParams) -> SimState:
     state = fire_events(state, params.events, road)
     n_s, n_a = state.shape
     index = build_index(state, road, state.lane_order_hint)
-    v = state.v_mps.ravel()
+    v = state.speed_mps.ravel()
     lane = state.lane.ravel().copy()
     d = state.d_m.ravel().copy()
     a_cmd = _lane_accel(state, index, params)
@@ -62,7 +63,7 @@ def step(state: SimState, action: EgoAction, params: SimParams) -> SimState:
         v_free = v[free]
         a_cmd[free] = np.clip((state.v0_mps.ravel()[free] - v_free) / DT_S,
                               -params.walker_decel_max_mps2, params.walker_accel_max_mps2)
-    a_prev = state.a_mps2.ravel()
+    a_prev = state.accel_mps2.ravel()
     jerk = state.jerk_max_mps3.ravel() * DT_S
     np.maximum(a_cmd, a_prev - jerk, out=a_cmd)
     a_lim = np.minimum(a_cmd, np.add(a_prev, jerk, out=jerk), out=a_cmd)
@@ -107,7 +108,7 @@ def step(state: SimState, action: EgoAction, params: SimParams) -> SimState:
     return dataclasses.replace(
         state, t_s=state.t_s + DT_S, step_index=state.step_index + 1,
         x_m=x_new.reshape(shape), y_m=y_new.reshape(shape), yaw_rad=yaw_new.reshape(shape),
-        v_mps=v_new.reshape(shape), a_mps2=a_eff.reshape(shape), s_m=s_new.reshape(shape),
+        speed_mps=v_new.reshape(shape), accel_mps2=a_eff.reshape(shape), s_m=s_new.reshape(shape),
         d_m=d_new.reshape(shape), vd_mps=vd_new.reshape(shape), lane=lane.reshape(shape),
         valid=valid.reshape(shape), lane_order_hint=index.entry_id)
 
@@ -120,7 +121,7 @@ def _lane_accel(state: SimState, index: LaneIndex, params: SimParams) -> F64:
     if me.size == 0:
         return a
     s = state.s_m.ravel()[me]
-    v = state.v_mps.ravel()[me]
+    v = state.speed_mps.ravel()[me]
     v0 = state.v0_mps.ravel()[me]
     half = state.length_m.ravel()[me] * 0.5
     gap, v_lead, _ = neighbour_at(index, own_leader(index), s, half, ahead=True)
@@ -144,7 +145,7 @@ def _mobil(state: SimState, index: LaneIndex, params: SimParams, lane: I64, d: F
     """Take MOBIL decisions for every eligible agent; updates ``lane``/``d`` (flat) in place."""
     road = params.road
     me = index.own_agent
-    ok = (state.mobil.ravel()[me] & (state.v_mps.ravel()[me] >= params.mobil.min_speed_mps)
+    ok = (state.mobil.ravel()[me] & (state.speed_mps.ravel()[me] >= params.mobil.min_speed_mps)
           & (np.abs(state.d_m.ravel()[me]) < 0.2) & (np.abs(state.vd_mps.ravel()[me]) < 0.2))
     sel = np.flatnonzero(ok)
     if sel.size == 0:
@@ -153,7 +154,7 @@ def _mobil(state: SimState, index: LaneIndex, params: SimParams, lane: I64, d: F
     n_a = state.shape[1]
     scen = ag // n_a
     s = state.s_m.ravel()[ag]
-    v = state.v_mps.ravel()[ag]
+    v = state.speed_mps.ravel()[ag]
     v0_all = state.v0_mps.ravel()
     v0 = v0_all[ag]
     half = state.length_m.ravel()[ag] * 0.5

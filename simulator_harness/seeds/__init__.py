@@ -6,7 +6,6 @@ from simulator_harness.seeds.commonroad import (
     SUPPORTED_VERSIONS,
     CommonRoadScenario,
     Lanelet,
-    Trajectories,
     load_commonroad,
     parse_commonroad,
 )
@@ -43,7 +42,6 @@ __all__ = [
     "Lanelet",
     "RoadFrame",
     "Seed",
-    "Trajectories",
     "XoscActor",
     "XoscEvent",
     "XoscScenario",

@@ -1,8 +1,10 @@
 """Import a CommonRoad scenario (XML, format 2018b/2020a) as a seed for simulation.
 
 Lanelets become polylines in metres (left/right bound, centre line) with their adjacency and
-successors; dynamic obstacles become arrays shaped ``(agents, time)`` with a ``valid`` mask, time
-step ``k`` at ``t_s = k · dt_s``. Only :func:`load_commonroad` touches the disk.
+successors; dynamic obstacles become one :class:`~simulator_harness.trajectory.Trajectory`
+``(agents, time)`` over the file's common time grid, time step ``k`` at ``t_s = k · dt_s``, with
+obstacle ids as ``agent_id``, obstacle types as ``kind`` and rectangle sizes. Only
+:func:`load_commonroad` touches the disk.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator_harness.errors import CommonRoadError
+from simulator_harness.trajectory import Trajectory
 
 FloatArray = NDArray[np.float64]
 SUPPORTED_VERSIONS = ("2018b", "2020a")
@@ -38,44 +41,22 @@ class Lanelet:
 
 
 @dataclass(frozen=True, eq=False)
-class Trajectories:
-    """Dynamic obstacles over a common time grid.
-
-    ``obstacle_ids``, ``length_m``, ``width_m`` have shape ``(agents,)``; ``time_step`` and ``t_s``
-    ``(time,)``; ``x_m``, ``y_m``, ``yaw_rad``, ``speed_mps``, ``accel_mps2`` and ``valid`` are
-    ``(agents, time)``. Where ``valid`` is False the values are NaN; ``accel_mps2`` may be NaN
-    where the file gives no acceleration.
-    """
-
-    obstacle_ids: NDArray[np.int64]
-    obstacle_types: tuple[str, ...]
-    length_m: FloatArray
-    width_m: FloatArray
-    time_step: NDArray[np.int64]
-    t_s: FloatArray
-    x_m: FloatArray
-    y_m: FloatArray
-    yaw_rad: FloatArray
-    speed_mps: FloatArray
-    accel_mps2: FloatArray
-    valid: NDArray[np.bool_]
-
-    @property
-    def n_agents(self) -> int:
-        """Number of obstacles (rows)."""
-        return int(self.obstacle_ids.size)
-
-
-@dataclass(frozen=True, eq=False)
 class CommonRoadScenario:
-    """A CommonRoad benchmark: id, version, time step in seconds, tags, lanelets, trajectories."""
+    """A CommonRoad benchmark: id, version, time step in seconds, tags, lanelets, and the dynamic
+    obstacles' trajectories ``(agents, time)``.
+
+    ``time_step`` ``(time,)`` numbers the grid as the file does (``t_s = time_step · dt_s``). Where
+    ``trajectories.valid`` is False the values are NaN; ``accel_mps2`` may be NaN where the file
+    gives no acceleration.
+    """
 
     benchmark_id: str
     version: str
     dt_s: float
     tags: tuple[str, ...]
     lanelets: tuple[Lanelet, ...]
-    trajectories: Trajectories
+    trajectories: Trajectory
+    time_step: NDArray[np.int64]
 
     def map_bounds_m(self) -> tuple[float, float, float, float]:
         """``(x_min, y_min, x_max, y_max)`` over every lanelet bound, in metres."""
@@ -179,15 +160,16 @@ def parse_commonroad(xml_text: str | bytes) -> CommonRoadScenario:
             arr[row, cols] = table[:, k + 1]
     sizes = [(_number(o, "shape/rectangle/length", f"dynamicObstacle {o.get('id')}"),
               _number(o, "shape/rectangle/width", f"dynamicObstacle {o.get('id')}")) for o in obstacles]
-    trajectories = Trajectories(
-        obstacle_ids=np.array([int(o.get("id", "-1")) for o in obstacles], dtype=np.int64),
-        obstacle_types=tuple(o.findtext("type", "unknown") for o in obstacles),
-        length_m=np.array([s[0] for s in sizes]), width_m=np.array([s[1] for s in sizes]),
-        time_step=steps, t_s=(steps * dt_s).astype(np.float64), x_m=arrays[0], y_m=arrays[1],
-        yaw_rad=arrays[2], speed_mps=arrays[3], accel_mps2=arrays[4], valid=valid)
+    trajectories = Trajectory(
+        t_s=(steps * dt_s).astype(np.float64), x_m=arrays[0], y_m=arrays[1], yaw_rad=arrays[2],
+        speed_mps=arrays[3], accel_mps2=arrays[4], valid=valid,
+        agent_id=np.array([int(o.get("id", "-1")) for o in obstacles], dtype=np.int64),
+        kind=np.array([o.findtext("type", "unknown") for o in obstacles], dtype=np.str_),
+        length_m=np.array([s[0] for s in sizes], dtype=np.float64),
+        width_m=np.array([s[1] for s in sizes], dtype=np.float64))
     tag_el = root.find("scenarioTags")
     tags = () if tag_el is None else tuple(child.tag for child in tag_el)
-    return CommonRoadScenario(root.get("benchmarkID", ""), version, dt_s, tags, lanelets, trajectories)
+    return CommonRoadScenario(root.get("benchmarkID", ""), version, dt_s, tags, lanelets, trajectories, steps)
 
 
 def load_commonroad(path: Path) -> CommonRoadScenario:

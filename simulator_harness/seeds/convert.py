@@ -32,6 +32,7 @@ from simulator_harness.scenario.spec import (
 )
 from simulator_harness.seeds.commonroad import CommonRoadScenario, Lanelet
 from simulator_harness.seeds.openscenario import XoscActor, XoscEvent, XoscScenario, XoscTimeOfDay
+from simulator_harness.trajectory import require
 
 F64 = npt.NDArray[np.float64]
 #: A recorded vehicle longer than this (m) is a truck in the spec.
@@ -148,7 +149,8 @@ def seed_from_commonroad(cr: CommonRoadScenario, ego_obstacle_id: int | None = N
     rows = np.arange(tr.n_agents)
     x0, y0 = tr.x_m[rows, first], tr.y_m[rows, first]
     s0 = frame.along_m(x0, y0)
-    ids = [int(i) for i in tr.obstacle_ids]
+    ids = [int(i) for i in require(tr.agent_id, "agent_id")]
+    lengths = require(tr.length_m, "length_m")
     if ego_obstacle_id is None:
         ego_row = int(np.lexsort((s0, -tr.valid.sum(axis=1)))[0])
     elif ego_obstacle_id in ids:
@@ -176,7 +178,7 @@ def seed_from_commonroad(cr: CommonRoadScenario, ego_obstacle_id: int | None = N
             continue
         lane, d = placed[row]
         track = tr.speed_mps[row][tr.valid[row]]
-        kind = ActorKind.TRUCK if tr.length_m[row] > TRUCK_LENGTH_M else ActorKind.CAR
+        kind = ActorKind.TRUCK if lengths[row] > TRUCK_LENGTH_M else ActorKind.CAR
         actors.append(Actor(name=f"obstacle_{ids[row]}", kind=kind, lane=lane, s_m=round(float(s0[row]), 3),
                             speed_mps=round(float(tr.speed_mps[row, first[row]]), 3), intent=Intent.KEEP_LANE,
                             d_m=round(d, 3), desired_speed_mps=round(float(track.max()), 3)))

@@ -20,6 +20,7 @@ import numpy as np
 
 from simulator_harness.errors import ScenarioExportError
 from simulator_harness.seeds.commonroad import CommonRoadScenario
+from simulator_harness.trajectory import require
 
 EVENT_KINDS = ("lane_change", "speed", "follow_trajectory")
 PRECIPITATION = ("dry", "rain", "snow")
@@ -264,17 +265,19 @@ def xosc_from_commonroad(cr: CommonRoadScenario, road_network: str = "", stride:
     if stride < 1:
         raise ScenarioExportError(f"stride must be >= 1, got {stride}")
     tr = cr.trajectories
+    ids, lengths, widths = (require(tr.agent_id, "agent_id"), require(tr.length_m, "length_m"),
+                            require(tr.width_m, "width_m"))
     t0 = float(tr.t_s[0])
     actors, events = [], []
     for row in range(tr.n_agents):
         idx = np.flatnonzero(tr.valid[row])
         keep = np.unique(np.append(idx[::stride], idx[-1]))
-        name = f"obstacle_{int(tr.obstacle_ids[row])}"
+        name = f"obstacle_{int(ids[row])}"
         first = int(idx[0])
         actors.append(XoscActor(name, float(tr.speed_mps[row, first]),
                                 world_xyh=(float(tr.x_m[row, first]), float(tr.y_m[row, first]),
                                            float(tr.yaw_rad[row, first])),
-                                length_m=float(tr.length_m[row]), width_m=float(tr.width_m[row])))
+                                length_m=float(lengths[row]), width_m=float(widths[row])))
         if keep.size >= 2:
             vertices = tuple((float(tr.t_s[k]) - t0, float(tr.x_m[row, k]), float(tr.y_m[row, k]),
                               float(tr.yaw_rad[row, k])) for k in keep)

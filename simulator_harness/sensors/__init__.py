@@ -1,4 +1,5 @@
-"""Synthetic sensors for the demo drive: camera (H.265), LiDAR, IMU, GNSS and vehicle state."""
+"""Synthetic sensors for the demo drive and for closed-loop rollouts: camera (H.265), LiDAR, radar, IMU,
+GNSS and vehicle state, reading a :class:`~simulator_harness.trajectory.Trajectory`."""
 
 from simulator_harness.sensors.base import (
     Capture,
@@ -60,7 +61,11 @@ from simulator_harness.sensors.scene_rig import (
     SceneCamera,
     SceneLidar,
     SceneRadar,
-    SceneTrack,
+    agent_bodies,
+    ego_at,
+    ego_pose,
+    ego_velocity,
+    lane_lines,
     rollout_track,
     scene_rig,
 )
@@ -116,13 +121,16 @@ __all__ = [
     "SceneCamera",
     "SceneLidar",
     "SceneRadar",
-    "SceneTrack",
     "Sensor",
     "SensorSpec",
     "VehicleStateSensor",
+    "agent_bodies",
     "demo_calibration",
     "demo_rig",
     "drive_bodies",
+    "ego_at",
+    "ego_pose",
+    "ego_velocity",
     "enu_to_lat_lon",
     "frame_count",
     "full_suite",
@@ -130,6 +138,7 @@ __all__ = [
     "i420_planes",
     "i420_to_rgb",
     "imu_readings",
+    "lane_lines",
     "nal_unit_types",
     "radar_returns",
     "rollout_track",

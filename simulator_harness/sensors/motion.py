@@ -1,7 +1,10 @@
 """IMU, GNSS and vehicle-state readings derived from the ego trajectory.
 
-Each ``*_readings`` function is pure and vectorised over an :class:`EgoTrajectory` of ``n``
-samples; the noise comes from the generator it is given.
+Each ``*_readings`` function is pure and vectorised over the ``n`` steps of one scenario's
+:class:`~simulator_harness.trajectory.Trajectory` ``(A, n)``, reading agent 0 (the ego); the IMU and
+vehicle state need the signals a vehicle bus reports (yaw rate, lateral acceleration, steering,
+autonomy engaged), which the demo drive and the scene sensors give. The noise comes from the
+generator it is given.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.payloads import GnssFix, ImuSample, VehicleState
-from simulator_harness.drive import EgoTrajectory
 from simulator_harness.errors import SensorConfigError
+from simulator_harness.trajectory import EGO, Trajectory, require, unbatched
 
 #: Standard gravity (m/s²): what a resting accelerometer reads on its z axis (specific force).
 GRAVITY_MPS2 = 9.80665
@@ -49,11 +52,13 @@ class GnssModel:
             raise SensorConfigError("h_noise_m must be >= 0")
 
 
-def imu_readings(traj: EgoTrajectory, model: ImuModel, rng: np.random.Generator) -> list[ImuSample]:
+def imu_readings(traj: Trajectory, model: ImuModel, rng: np.random.Generator) -> list[ImuSample]:
     """Specific force (longitudinal, lateral, +g up) and angular rate (yaw rate on z), with noise."""
+    unbatched(traj, "imu_readings")
     n = len(traj.t_s)
-    accel = np.stack([traj.accel_mps2, traj.lat_accel_mps2, np.full(n, GRAVITY_MPS2)], axis=1)
-    gyro = np.stack([np.zeros(n), np.zeros(n), traj.yaw_rate_radps], axis=1)
+    lat = require(traj.lat_accel_mps2, "lat_accel_mps2")[EGO]
+    accel = np.stack([traj.accel_mps2[EGO], lat, np.full(n, GRAVITY_MPS2)], axis=1)
+    gyro = np.stack([np.zeros(n), np.zeros(n), require(traj.yaw_rate_radps, "yaw_rate_radps")[EGO]], axis=1)
     accel = accel + rng.normal(0.0, model.accel_noise_mps2, (n, 3))
     gyro = gyro + rng.normal(0.0, model.gyro_noise_radps, (n, 3))
     return [ImuSample(accel_mps2=(float(a[0]), float(a[1]), float(a[2])),
@@ -73,23 +78,28 @@ def enu_to_lat_lon(x_m: np.ndarray, y_m: np.ndarray, model: GnssModel) -> tuple[
     return lat, lon
 
 
-def gnss_readings(traj: EgoTrajectory, model: GnssModel, rng: np.random.Generator) -> list[GnssFix]:
+def gnss_readings(traj: Trajectory, model: GnssModel, rng: np.random.Generator) -> list[GnssFix]:
     """RTK fixes of the ego position (x east, y north in the local frame), with noise."""
+    unbatched(traj, "gnss_readings")
     n = len(traj.t_s)
     noise = rng.normal(0.0, model.h_noise_m, (n, 2))
-    lat, lon = enu_to_lat_lon(traj.x_m + noise[:, 0], traj.y_m + noise[:, 1], model)
+    lat, lon = enu_to_lat_lon(traj.x_m[EGO] + noise[:, 0], traj.y_m[EGO] + noise[:, 1], model)
     return [GnssFix(lat_deg=float(la), lon_deg=float(lo), alt_m=model.origin_alt_m,
                     fix_type=model.fix_type, h_accuracy_m=max(model.h_noise_m * 2.0, 0.01))
             for la, lo in zip(lat, lon, strict=True)]
 
 
-def vehicle_state_readings(traj: EgoTrajectory) -> list[VehicleState]:
+def vehicle_state_readings(traj: Trajectory) -> list[VehicleState]:
     """The vehicle's own view of its state (from the CAN bus: exact, no added noise)."""
+    unbatched(traj, "vehicle_state_readings")
+    x, y, yaw = traj.x_m[EGO], traj.y_m[EGO], traj.yaw_rad[EGO]
+    speed, accel = traj.speed_mps[EGO], traj.accel_mps2[EGO]
+    lat = require(traj.lat_accel_mps2, "lat_accel_mps2")[EGO]
+    steering = require(traj.steering_rad, "steering_rad")[EGO]
+    engaged = require(traj.autonomy_engaged, "autonomy_engaged")[EGO]
     return [
-        VehicleState(x_m=float(traj.x_m[i]), y_m=float(traj.y_m[i]), yaw_rad=float(traj.yaw_rad[i]),
-                     speed_mps=float(traj.speed_mps[i]), accel_mps2=float(traj.accel_mps2[i]),
-                     lat_accel_mps2=float(traj.lat_accel_mps2[i]),
-                     steering_rad=float(traj.steering_rad[i]),
-                     autonomy_engaged=bool(traj.autonomy_engaged[i]))
+        VehicleState(x_m=float(x[i]), y_m=float(y[i]), yaw_rad=float(yaw[i]), speed_mps=float(speed[i]),
+                     accel_mps2=float(accel[i]), lat_accel_mps2=float(lat[i]), steering_rad=float(steering[i]),
+                     autonomy_engaged=bool(engaged[i]))
         for i in range(len(traj.t_s))
     ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from shared.calibration import CalibrationBundle, CameraIntrinsics, SensorExtrinsics
 from shared.payloads import LIDAR_DTYPE, encode_points, encode_small
-from simulator_harness.drive import DriveParams, EgoTrajectory, ego_trajectory, scene_at
+from simulator_harness.drive import DriveParams, ego_trajectory, scene_at
 from simulator_harness.sensors.base import Capture, SensorSpec, sample_rng
 from simulator_harness.sensors.camera import CameraModel, CameraRenderer
 from simulator_harness.sensors.encoder import H265Encoder
@@ -26,6 +26,7 @@ from simulator_harness.sensors.motion import (
     imu_readings,
     vehicle_state_readings,
 )
+from simulator_harness.trajectory import EGO, Trajectory
 
 # Noise stream ids for sample_rng, one per sensor, so sensors never share random numbers.
 _LIDAR_STREAM, _IMU_STREAM, _GNSS_STREAM = 1, 2, 3
@@ -37,7 +38,7 @@ class _Blocks(Generic[_T]):
     trajectory; block ``b`` holds ticks ``[b * size, (b + 1) * size)`` and gets its own noise
     generator, so a reading depends only on its tick, never on when it is asked for."""
 
-    def __init__(self, drive: DriveParams, rate_hz: float, make: Callable[[EgoTrajectory, int], list[_T]],
+    def __init__(self, drive: DriveParams, rate_hz: float, make: Callable[[Trajectory, int], list[_T]],
                  size: int = 0) -> None:
         self.drive, self.rate_hz, self._make = drive, rate_hz, make
         self.size = size or max(round(rate_hz / 10), 1)
@@ -53,8 +54,8 @@ class _Blocks(Generic[_T]):
         return self._items[k - block * self.size]
 
 
-def _poses(traj: EgoTrajectory, block: int) -> list[tuple[float, float, float]]:
-    return list(zip(traj.x_m.tolist(), traj.y_m.tolist(), traj.yaw_rad.tolist(), strict=True))
+def _poses(traj: Trajectory, block: int) -> list[tuple[float, float, float]]:
+    return list(zip(traj.x_m[EGO].tolist(), traj.y_m[EGO].tolist(), traj.yaw_rad[EGO].tolist(), strict=True))
 
 
 class CameraSensor:

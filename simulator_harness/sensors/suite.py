@@ -27,6 +27,7 @@ from simulator_harness.sensors.motion import GnssModel, ImuModel, gnss_readings
 from simulator_harness.sensors.radar import RadarModel, radar_returns
 from simulator_harness.sensors.rig import GNSS_SPEC, IMU_SPEC, VEHICLE_STATE_SPEC, ImuSensor, VehicleStateSensor
 from simulator_harness.sensors.scene import Bodies, BodyLidar, Mount
+from simulator_harness.trajectory import EGO
 
 #: Cameras: (name, yaw from the heading in degrees, horizontal field of view in degrees).
 CAMERAS = (("front", 0.0, 70.0), ("front_left", 55.0, 100.0), ("front_right", -55.0, 100.0),
@@ -65,7 +66,7 @@ def drive_bodies(drive: DriveParams, t_s: float) -> Bodies:
 def _ego(drive: DriveParams, t_s: float) -> tuple[float, float, float, float, float]:
     """Ego ``(x, y, yaw, vx, vy)`` at ``t_s``."""
     e = ego_trajectory(drive, t_s)
-    x, y, yaw, v = float(e.x_m[0]), float(e.y_m[0]), float(e.yaw_rad[0]), float(e.speed_mps[0])
+    x, y, yaw, v = float(e.x_m[EGO, 0]), float(e.y_m[EGO, 0]), float(e.yaw_rad[EGO, 0]), float(e.speed_mps[EGO, 0])
     return x, y, yaw, v * math.cos(yaw), v * math.sin(yaw)
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from simulator_harness.assessment import outcomes as metrics
-from simulator_harness.closed_loop import Road, Trajectory, build_road
+from simulator_harness.closed_loop import Road, build_road
 from simulator_harness.closed_loop.state import DT_S
 from simulator_harness.scenario import RoadSpec
+from simulator_harness.trajectory import Trajectory
 
 ROAD: Road = build_road(RoadSpec(lanes=2, length_m=500.0))
 
@@ -25,9 +26,9 @@ def trajectory(agents: list[dict[str, Any]], steps: int) -> Trajectory:
     x = col("x", 0.0)
     return Trajectory(
         t_s=np.asarray(np.arange(steps) * DT_S, dtype=np.float64), x_m=x, y_m=col("y", 0.0),
-        yaw_rad=col("yaw", 0.0), v_mps=col("v", 0.0),
-        a_mps2=col("a", 0.0), s_m=x.copy(), d_m=np.zeros_like(x), lane=np.zeros(x.shape, dtype=np.int64),
-        valid=np.ones(x.shape, dtype=bool), kind=np.zeros((1, len(agents)), dtype=np.int8),
+        yaw_rad=col("yaw", 0.0), speed_mps=col("v", 0.0),
+        accel_mps2=col("a", 0.0), s_m=x.copy(), d_m=np.zeros_like(x), lane=np.zeros(x.shape, dtype=np.int64),
+        valid=np.ones(x.shape, dtype=bool), kind=np.full((1, len(agents)), "car"),
         length_m=np.full((1, len(agents)), 4.6), width_m=np.full((1, len(agents)), 1.9))
 
 

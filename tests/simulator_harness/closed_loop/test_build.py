@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from simulator_harness.closed_loop import (
-    EGO,
     BlindEgo,
     IDMEgo,
     SimulationError,
@@ -19,6 +18,7 @@ from simulator_harness.closed_loop import (
 )
 from simulator_harness.closed_loop.geometry import Box
 from simulator_harness.scenario import Actor, EgoSpec, Intent, RoadSpec, ScenarioSpec
+from simulator_harness.trajectory import EGO
 
 
 def test_generator_never_places_overlapping_or_tailgating_vehicles() -> None:
@@ -85,4 +85,4 @@ def test_idm_ego_follows_without_touching() -> None:
     traj, _ = simulate([spec], IDMEgo())
     gap = traj.x_m[0, 1] - traj.x_m[0, 0] - 4.6
     assert gap.min() > 2.0
-    assert traj.v_mps[0, 0, -1] < 12.0  # it slowed down to the leader's speed
+    assert traj.speed_mps[0, 0, -1] < 12.0  # it slowed down to the leader's speed

@@ -21,8 +21,8 @@ from simulator_harness.scenario import (
     ScenarioSpec,
 )
 
-_STATE_FIELDS = ("x_m", "y_m", "yaw_rad", "v_mps", "a_mps2", "s_m", "d_m", "vd_mps", "lane", "valid")
-_INDEX_FIELDS = ("key", "group", "agent", "s_m", "half_m", "v_mps", "own_agent", "own_pos", "entry_id")
+_STATE_FIELDS = ("x_m", "y_m", "yaw_rad", "speed_mps", "accel_mps2", "s_m", "d_m", "vd_mps", "lane", "valid")
+_INDEX_FIELDS = ("key", "group", "agent", "s_m", "half_m", "speed_mps", "own_agent", "own_pos", "entry_id")
 
 
 def mixed_batch() -> list[ScenarioSpec]:
@@ -113,11 +113,11 @@ def test_any_hint_gives_the_index_of_a_full_sort(hint: str) -> None:
 GOLDEN = {
     "mixed": ((14, 15, 151), 25675, 26427, {
         "x_m": 64179024.09032854, "y_m": 841270.7478603639, "yaw_rad": 740.3192189212671,
-        "v_mps": 4465956.225163613, "a_mps2": 19173.70394760362, "s_m": 64106544.09032854,
+        "speed_mps": 4465956.225163613, "accel_mps2": 19173.70394760362, "s_m": 64106544.09032854,
         "d_m": -1065.2171396361362}),
     "junction": ((2, 2, 141), 564, 564, {
         "x_m": 169193.0508864784, "y_m": 479.4324440156788, "yaw_rad": 885.9291283123216,
-        "v_mps": 7610.5868000116025, "a_mps2": -85.891517938333, "s_m": 112285.48333049408, "d_m": 0.0}),
+        "speed_mps": 7610.5868000116025, "accel_mps2": -85.891517938333, "s_m": 112285.48333049408, "d_m": 0.0}),
 }
 
 
@@ -127,6 +127,7 @@ def test_rollouts_match_the_golden_checksums(name: str) -> None:
     traj, _ = simulate(specs, IDMEgo())
     shape, lane_sum, valid_sum, sums = GOLDEN[name]
     assert traj.shape == shape
+    assert traj.lane is not None
     assert int(traj.lane.sum()) == lane_sum and int(traj.valid.sum()) == valid_sum
     weight = 1.0 + np.arange(traj.shape[1])[None, :, None]  # agent-weighted: swapping agents shows
     for field, expected in sums.items():

@@ -37,10 +37,11 @@ def test_header_and_lanelet_graph(scenario: CommonRoadScenario) -> None:
 
 def test_22_trajectories_on_a_monotonic_time_grid(scenario: CommonRoadScenario) -> None:
     tr = scenario.trajectories
-    assert tr.n_agents == 22 and len(set(tr.obstacle_ids.tolist())) == 22
-    assert set(tr.obstacle_types) == {"car"}
+    assert tr.agent_id is not None and tr.kind is not None and tr.length_m is not None and tr.width_m is not None
+    assert tr.n_agents == 22 and len(set(tr.agent_id.tolist())) == 22
+    assert set(tr.kind) == {"car"}
     assert tr.x_m.shape == tr.valid.shape == (22, 101)
-    assert np.all(np.diff(tr.time_step) == 1)
+    assert np.all(np.diff(scenario.time_step) == 1)
     np.testing.assert_allclose(np.diff(tr.t_s), 0.1)
     assert tr.valid[:, 0].all()  # every obstacle has an initial state at step 0
     assert tr.valid.sum(axis=1).tolist()[:3] == [8, 18, 9]  # initial state + trajectory states

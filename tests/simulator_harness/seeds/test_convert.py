@@ -51,7 +51,8 @@ def test_ngsim_seed_matches_the_recording(recording: CommonRoadScenario) -> None
     assert spec.duration_s == pytest.approx(10.0)
     assert seed.ego_obstacle_id == 475  # a full-length track, the most upstream of them
     tr = recording.trajectories
-    row = list(tr.obstacle_ids).index(475)
+    assert tr.agent_id is not None
+    row = list(tr.agent_id).index(475)
     assert spec.ego.speed_mps == pytest.approx(tr.speed_mps[row, 0], abs=1e-3)
     # The 10.5 m NGSIM vehicle is a truck; the slow leftmost lane (the jam) holds the crawlers.
     assert [a.name for a in spec.actors if a.kind is ActorKind.TRUCK] == ["obstacle_387"]
@@ -59,7 +60,7 @@ def test_ngsim_seed_matches_the_recording(recording: CommonRoadScenario) -> None
     assert {"obstacle_422", "obstacle_427", "obstacle_442"} <= slow
     # Positions along the road agree with the recording's spacing (straightened road, < 2 % error).
     a373 = next(a for a in spec.actors if a.name == "obstacle_373")
-    r373 = list(tr.obstacle_ids).index(373)
+    r373 = list(tr.agent_id).index(373)
     gap = np.hypot(tr.x_m[r373, 0] - tr.x_m[row, 0], tr.y_m[r373, 0] - tr.y_m[row, 0])
     assert abs((a373.s_m - spec.ego.s_m) - gap) < 0.02 * gap + 1.0
     assert loads_toml(dumps_toml(spec)) == spec  # a seed is an ordinary, savable spec

@@ -21,6 +21,7 @@ from simulator_harness.sensors import (
     nal_unit_types,
 )
 from simulator_harness.sensors.encoder import NAL_IDR_N_LP, NAL_IDR_W_RADL, NAL_PPS, NAL_SPS, NAL_VPS
+from simulator_harness.trajectory import EGO
 
 W, H = 640, 360
 N_FRAMES = 61  # two GOPs and the first frame of a third
@@ -31,7 +32,8 @@ def _render(t_s: float, params: DriveParams | None = None) -> np.ndarray:
     params = params or DriveParams()
     tr = ego_trajectory(params, t_s)
     renderer = CameraRenderer(CameraModel(W, H))
-    return renderer.render(float(tr.x_m[0]), float(tr.y_m[0]), float(tr.yaw_rad[0]), scene_at(params, t_s))
+    return renderer.render(float(tr.x_m[EGO, 0]), float(tr.y_m[EGO, 0]), float(tr.yaw_rad[EGO, 0]),
+                           scene_at(params, t_s))
 
 
 Stream = tuple[list[np.ndarray], list[tuple[bytes, bool]]]
@@ -48,7 +50,7 @@ def stream() -> Stream:
     for k in range(N_FRAMES):
         t = k / 30.0
         tr = ego_trajectory(params, t)
-        frames.append(renderer.render(float(tr.x_m[0]), float(tr.y_m[0]), float(tr.yaw_rad[0]),
+        frames.append(renderer.render(float(tr.x_m[EGO, 0]), float(tr.y_m[EGO, 0]), float(tr.yaw_rad[EGO, 0]),
                                       scene_at(params, t)))
         units.extend((bytes(c.payload), c.keyframe) for c in sensor.capture(k))
     return frames, units
@@ -78,8 +80,8 @@ def test_render_shows_sky_road_and_the_lead_vehicle() -> None:
     # pinhole 1.5 m ahead of the origin; the ego weaves a little, so use its exact pose.
     model = CameraModel(W, H)
     tr = ego_trajectory(DriveParams(), 2.0)
-    yaw = float(tr.yaw_rad[0])
-    cam = np.array([tr.x_m[0] + 1.5 * np.cos(yaw), tr.y_m[0] + 1.5 * np.sin(yaw)])
+    yaw = float(tr.yaw_rad[EGO, 0])
+    cam = np.array([tr.x_m[EGO, 0] + 1.5 * np.cos(yaw), tr.y_m[EGO, 0] + 1.5 * np.sin(yaw)])
     rear_x = scene_at(DriveParams(), 2.0)[0].center_x_m - 2.3
     expected = []
     for side_y in (-0.95, 0.95):

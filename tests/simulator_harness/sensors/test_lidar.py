@@ -11,19 +11,20 @@ from shared.payloads import LIDAR_DTYPE, decode_points
 from simulator_harness.drive import DriveParams, ego_trajectory, scene_at
 from simulator_harness.errors import SensorConfigError
 from simulator_harness.sensors import LIDAR_SPEC, LidarModel, LidarScanner, LidarSensor
+from simulator_harness.trajectory import EGO
 
 
 def _sweep(t_s: float, seed: int = 0) -> np.ndarray:
     params = DriveParams()
     tr = ego_trajectory(params, t_s)
-    return LidarScanner(LidarModel()).sweep(float(tr.x_m[0]), float(tr.y_m[0]), float(tr.yaw_rad[0]),
-                                            scene_at(params, t_s), np.random.default_rng(seed))
+    return LidarScanner(LidarModel()).sweep(float(tr.x_m[EGO, 0]), float(tr.y_m[EGO, 0]),
+                                            float(tr.yaw_rad[EGO, 0]), scene_at(params, t_s), np.random.default_rng(seed))
 
 
 def _lead_gap_m(t_s: float) -> float:
     """Distance from the sensor (above the ego origin) to the lead vehicle's rear face."""
     params = DriveParams()
-    return scene_at(params, t_s)[0].center_x_m - 4.6 / 2 - float(ego_trajectory(params, t_s).x_m[0])
+    return scene_at(params, t_s)[0].center_x_m - 4.6 / 2 - float(ego_trajectory(params, t_s).x_m[EGO, 0])
 
 
 def test_sweep_shape_and_fields() -> None:
@@ -64,7 +65,7 @@ def test_lead_vehicle_hits_at_the_right_range(t_s: float) -> None:
 def test_lane_lines_are_brighter_than_asphalt() -> None:
     pts = _sweep(2.0)
     ground = pts[np.abs(pts["z"] + 1.8) < 0.1]
-    on_line = np.abs(np.abs(ground["y"] + float(ego_trajectory(DriveParams(), 2.0).y_m[0])) - 1.85) < 0.05
+    on_line = np.abs(np.abs(ground["y"] + float(ego_trajectory(DriveParams(), 2.0).y_m[EGO, 0])) - 1.85) < 0.05
     assert on_line.any()
     assert np.median(ground["intensity"][on_line]) > 3 * np.median(ground["intensity"][~on_line])
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from shared.calibration import CalibrationBundle
@@ -24,8 +27,15 @@ from simulator_harness.sensors import (
     imu_readings,
 )
 from simulator_harness.sensors.motion import GRAVITY_MPS2
+from simulator_harness.trajectory import EGO
 
 T_S = np.arange(0, 14 * 200) / 200.0
+_G = TypeVar("_G", bound=np.generic)
+
+def ego(series: npt.NDArray[_G] | None) -> npt.NDArray[_G]:
+    """The ego's row of a drive trajectory field ``(1, n)``."""
+    assert series is not None
+    return series[EGO]
 
 
 def test_imu_matches_the_profile_within_its_noise() -> None:
@@ -34,10 +44,11 @@ def test_imu_matches_the_profile_within_its_noise() -> None:
     samples = imu_readings(traj, model, np.random.default_rng(0))
     accel = np.array([s.accel_mps2 for s in samples])
     gyro = np.array([s.gyro_radps for s in samples])
-    residual = accel - np.stack([traj.accel_mps2, traj.lat_accel_mps2, np.full(len(T_S), GRAVITY_MPS2)], 1)
+    residual = accel - np.stack([ego(traj.accel_mps2), ego(traj.lat_accel_mps2), np.full(len(T_S), GRAVITY_MPS2)],
+                                1)
     assert np.abs(residual.mean(axis=0)).max() < 0.01
     np.testing.assert_allclose(residual.std(axis=0), model.accel_noise_mps2, rtol=0.1)
-    gyro_res = gyro[:, 2] - traj.yaw_rate_radps
+    gyro_res = gyro[:, 2] - ego(traj.yaw_rate_radps)
     np.testing.assert_allclose(gyro_res.std(), model.gyro_noise_radps, rtol=0.1)
     braking = (T_S > 9.5) & (T_S < 11.0)
     assert accel[braking, 0].mean() == pytest.approx(-6.0, abs=0.02)
@@ -61,7 +72,7 @@ def test_gnss_tracks_the_ego_position() -> None:
     first = decode_small(sensor.capture(0)[0].payload, GnssFix)
     last = decode_small(sensor.capture(139)[0].payload, GnssFix)
     assert first.fix_type == 4
-    travelled = float(ego_trajectory(params, 13.9).x_m[0])
+    travelled = float(ego_trajectory(params, 13.9).x_m[EGO, 0])
     # x is east: the latitude barely moves, the longitude grows by the distance travelled.
     _lat, lon = enu_to_lat_lon(np.array([travelled]), np.array([0.0]), model)
     assert last.lon_deg - first.lon_deg == pytest.approx(lon[0] - model.origin_lon_deg, rel=1e-3)
@@ -76,9 +87,9 @@ def test_vehicle_state_is_the_exact_profile() -> None:
     for k in (0, 460, 470, 600):
         state = decode_small(sensor.capture(k)[0].payload, VehicleState)
         tr = ego_trajectory(params, k / 50.0)
-        assert state.speed_mps == pytest.approx(float(tr.speed_mps[0]))
-        assert state.accel_mps2 == pytest.approx(float(tr.accel_mps2[0]))
-        assert state.x_m == pytest.approx(float(tr.x_m[0]))
+        assert state.speed_mps == pytest.approx(float(ego(tr.speed_mps)[0]))
+        assert state.accel_mps2 == pytest.approx(float(ego(tr.accel_mps2)[0]))
+        assert state.x_m == pytest.approx(float(ego(tr.x_m)[0]))
         assert state.autonomy_engaged
     assert decode_small(sensor.capture(480)[0].payload, VehicleState).accel_mps2 == pytest.approx(-6.0)
 

@@ -20,10 +20,13 @@ from simulator_harness.sensors.scene_rig import (
     SceneCamera,
     SceneLidar,
     SceneRadar,
-    SceneTrack,
+    agent_bodies,
+    ego_pose,
+    ego_velocity,
     rollout_track,
     scene_rig,
 )
+from simulator_harness.trajectory import Trajectory
 
 CUT_IN = ScenarioSpec(
     "cut_in", road=RoadSpec(lanes=3), ego=EgoSpec(0, 50.0, 20.0, 20.0),
@@ -36,16 +39,16 @@ BRAKE = ScenarioSpec(
 
 
 @pytest.fixture(scope="module")
-def cut_in() -> SceneTrack:
+def cut_in() -> Trajectory:
     return rollout_track(CUT_IN)
 
 
-def test_lidar_hits_the_cutting_in_agent_at_the_simulated_range(cut_in: SceneTrack) -> None:
-    rig = scene_rig(cut_in, seed=1, width_px=160, height_px=96)
+def test_lidar_hits_the_cutting_in_agent_at_the_simulated_range(cut_in: Trajectory) -> None:
+    rig = scene_rig(cut_in, CUT_IN.road, seed=1, width_px=160, height_px=96)
     lidar = next(s for s in rig if isinstance(s, SceneLidar))
     before, after = lidar.points(5), lidar.points(30)  # t = 0.5 s (next lane), t = 3.0 s (cut in)
-    ex, ey, _ = cut_in.ego_pose(3.0)
-    body = cut_in.bodies(3.0)
+    ex, ey, _ = ego_pose(cut_in, 3.0)
+    body = agent_bodies(cut_in, 3.0)
     rear_m = float(body.x_m[0] - body.length_m[0] / 2 - ex)
     assert abs(float(body.y_m[0] - ey)) < 0.6  # the simulator has it in the ego lane by then
 
@@ -63,15 +66,16 @@ def test_lidar_hits_the_cutting_in_agent_at_the_simulated_range(cut_in: SceneTra
 
 def test_radar_doppler_of_a_braking_lead_is_its_closing_speed() -> None:
     track = rollout_track(BRAKE)
-    radar = next(s for s in scene_rig(track, seed=2, width_px=160, height_px=96) if isinstance(s, SceneRadar))
+    radar = next(s for s in scene_rig(track, BRAKE.road, seed=2, width_px=160, height_px=96)
+                 if isinstance(s, SceneRadar))
     t_idx = 50  # t = 2.5 s at 20 Hz: the lead has been braking for 1.5 s
     ret = radar.returns(t_idx)
     assert ret.dtype == RADAR_DTYPE and ret.size == 1
-    lead = track.bodies(2.5)
-    closing = float(lead.vx_mps[0] - track.ego_velocity(2.5)[0])
+    lead = agent_bodies(track, 2.5)
+    closing = float(lead.vx_mps[0] - ego_velocity(track, 2.5)[0])
     assert closing < -2.0
     assert float(ret["doppler_mps"][0]) == pytest.approx(closing, abs=0.3)
-    ex = track.ego_pose(2.5)[0]
+    ex = ego_pose(track, 2.5)[0]
     assert float(ret["range_m"][0]) == pytest.approx(lead.x_m[0] - 2.3 - (ex + 3.7), abs=0.5)
     assert float(radar.returns(0)["doppler_mps"][0]) == pytest.approx(0.0, abs=0.3)  # same speeds at t = 0
 
@@ -97,12 +101,12 @@ def test_oriented_box_and_mount_geometry() -> None:
     assert float(face["x"].min()) == pytest.approx(18.0, abs=0.01)
 
 
-def test_camera_sees_the_agent_and_encodes_h265(cut_in: SceneTrack) -> None:
-    cam = next(s for s in scene_rig(cut_in, width_px=320, height_px=192) if isinstance(s, SceneCamera))
+def test_camera_sees_the_agent_and_encodes_h265(cut_in: Trajectory) -> None:
+    cam = next(s for s in scene_rig(cut_in, CUT_IN.road, width_px=320, height_px=192) if isinstance(s, SceneCamera))
     k = 90  # t = 3.0 s at 30 fps
     rgb = i420_to_rgb(cam.render(k), 320, 192)
-    x, _, _ = cut_in.ego_pose(3.0)
-    fwd = float(cut_in.bodies(3.0).x_m[0] - 2.3 - (x + 1.5))
+    x, _, _ = ego_pose(cut_in, 3.0)
+    fwd = float(agent_bodies(cut_in, 3.0).x_m[0] - 2.3 - (x + 1.5))
     m = cam.renderer.model
     row = round(m.cy + m.fx * (1.4 - 0.75) / fwd)
     r, g, b = (int(c) for c in rgb[row, 160])
@@ -115,8 +119,8 @@ def test_camera_sees_the_agent_and_encodes_h265(cut_in: SceneTrack) -> None:
 
 def test_scene_rig_publishes_over_a_real_sub_socket() -> None:
     track = rollout_track(BRAKE)
-    short = SceneTrack(**{**track.__dict__, "t_s": track.t_s[:11]})  # first second only
-    sensors = scene_rig(short, seed=3, width_px=160, height_px=96)
+    short = track.steps(slice(0, 11))  # first second only
+    sensors = scene_rig(short, BRAKE.road, seed=3, width_px=160, height_px=96)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     with Publisher(sensors, PublishConfig("tcp://127.0.0.1:*", 1.0, wait_subscriber_s=5.0, linger_s=2.0),
                    ctx) as pub:
@@ -138,6 +142,6 @@ def test_scene_rig_publishes_over_a_real_sub_socket() -> None:
     assert set(got) == {"camera/front", "lidar/top", "radar/front", "imu", "gnss", "vehicle_state"}
     assert len(got["imu"]) == 200 and len(got["radar/front"]) == 20 and len(got["camera/front"]) == 30
     state = decode_small(got["vehicle_state"][-1].payload, VehicleState)
-    assert state.speed_mps == pytest.approx(float(np.interp(0.98, track.t_s, track.v_mps[0])), abs=0.3)
+    assert state.speed_mps == pytest.approx(float(np.interp(0.98, track.t_s, track.speed_mps[0])), abs=0.3)
     radar = decode_points(got["radar/front"][10].payload, RADAR_DTYPE)
     assert radar.size == 1 and radar["range_m"][0] > 20.0
