@@ -20,6 +20,7 @@ from cloud_ingest.processing.calibrate import compensate_sweep
 from downstream.enrich.records import EgoStates, Tracks
 from shared.payloads import LIDAR_DTYPE
 from simulator_harness.seeds.commonroad import load_commonroad
+from simulator_harness.trajectory import require
 
 REAL = Path(__file__).resolve().parents[2] / "fixtures" / "real"
 AV2_7FAB = REAL / "av2" / "log"
@@ -129,7 +130,9 @@ def ngsim_as_ego(row: int) -> tuple[EgoStates, Tracks]:
     others = [r for r in range(tr.n_agents) if r != row]
     dx, dy = tr.x_m[others][:, valid] - ex, tr.y_m[others][:, valid] - ey
     c, s = np.cos(eyaw), np.sin(eyaw)
-    return ego, Tracks(tuple(str(tr.obstacle_ids[r]) for r in others), tuple(tr.obstacle_types[r] for r in others),
+    ids, kinds = require(tr.agent_id, "agent_id"), require(tr.kind, "kind")
+    length, width = require(tr.length_m, "length_m"), require(tr.width_m, "width_m")
+    return ego, Tracks(tuple(str(ids[r]) for r in others), tuple(str(kinds[r]) for r in others),
                        t_ns, c * dx + s * dy, -s * dx + c * dy, tr.yaw_rad[others][:, valid] - eyaw,
-                       np.repeat(tr.length_m[others][:, None], valid.sum(), 1),
-                       np.repeat(tr.width_m[others][:, None], valid.sum(), 1), tr.valid[others][:, valid])
+                       np.repeat(length[others][:, None], valid.sum(), 1),
+                       np.repeat(width[others][:, None], valid.sum(), 1), tr.valid[others][:, valid])
