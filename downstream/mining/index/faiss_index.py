@@ -4,21 +4,30 @@ Why IVF and not HNSW, measured on one thread (``faiss.omp_set_num_threads(1)``) 
 2-core shared machine, 1,000,000 × 512 clustered unit vectors (``bench/bench_vector_index.py``
 generates them), k = 10, 200 queries one at a time:
 
-==========================  ==========  =========  ====================  =====================
-index (search setting)      build       recall@10  p50 unfiltered (ms)   1 % filter: recall, p50
-==========================  ==========  =========  ====================  =====================
-IVF4096,Flat (nprobe 8)     421 s       1.000      0.47                  0.906, 0.21 ms
-IVF4096,Flat (nprobe 128)   (same)      1.000      (noise: 16.8)         0.961, 0.92 ms
-HNSW32 efC 40 (ef 64)       HNSW_BUILD  HNSW_R64   HNSW_L64              HNSW_F64
-HNSW32 efC 40 (ef 1024)     (same)      HNSW_R1K   HNSW_L1K              HNSW_F1K
-==========================  ==========  =========  ====================  =====================
+==========================  =======  =========  ============  ==========================
+index (search setting)      build    recall@10  p50 (ms)      1 % filter: recall@10, p50
+==========================  =======  =========  ============  ==========================
+IVF4096,Flat (nprobe 8)     421 s    1.000      0.47          0.906, 0.21 ms
+IVF4096,Flat (nprobe 128)   (same)   1.000      noise (16.8)  0.961, 0.92 ms
+HNSW32, efC 40 (ef 64)      800 s    0.820      0.27          0.146, 0.29 ms
+HNSW32, efC 40 (ef 256)     (same)   0.891      0.97          0.698, 1.17 ms
+HNSW32, efC 40 (ef 1024)    (same)   -          -             0.820, 28.2 ms
+==========================  =======  =========  ============  ==========================
 
-Brute force over the same vectors took 474 ms a query. On 50,000 vectors the 1 % filter took HNSW
-(ef 64) to recall 0.19, the collapse of FAISS #4727, against 0.93 for IVF (nprobe 8). IVF keeps its
-recall under filters by probing more lists (and an ``IDSelector`` only skips rows it scans), trains
-and adds faster than HNSW builds its graph on one thread, and needs no separate copy of the vectors
-for the exact plan. The price: clustered data suits IVF, and the lists must be retrained as the
-index grows (below). Latencies were taken on a shared 2-core machine; p99s there are noise.
+Brute force over the same vectors took 474 ms a query. Under the 1 % filter HNSW's recall collapses
+(0.15 at ef 64: FAISS #4727) while IVF keeps 0.91-0.96, because an ``IDSelector`` only skips rows in
+the lists it scans and more lists can be probed; IVF also trained and filled in half the time HNSW
+took to build its graph, and its lists double as the row store for the exact plan. The price:
+well-separated clusters suit IVF (and starve an HNSW graph built with efConstruction 40 of links
+between them), and the lists must be retrained as the index grows (below). Latencies were taken
+on a shared 2-core machine under load; single p50s and all p99s there are noisy. The build column
+trained the IVF with 64 samples a list and 25 k-means rounds; the index now trains with 40 and 10
+(``vindex_build_s`` in ``bench/results.json`` is its build). ``python -m bench.bench_vector_index
+--compare 1000000`` runs the comparison again (figures differ by the machine's noise).
+
+With the planner on top (``bench/bench_vector_index.py``, same data, 300 queries, one thread): p50
+1.77 ms at recall@10 1.000 unfiltered (brute force: 153 ms); with the 1 % filter, p50 3.56 ms
+(nprobe widened to 320) at recall@10 0.976; build 321 s; crash-safe persist 2.0 s.
 
 Vectors are kept once, inside the IVF lists; a direct map (8 bytes a row) lets the exact plan and
 :meth:`FaissIndex.neighbours_of` gather rows by number (``reconstruct_batch``). Until

@@ -97,12 +97,16 @@ class MilvusIndex:
         self._dim, self.collection, self.ef = dim, collection, ef
         self.planner = planner or PlannerSettings()
         self._xp: ModuleType = array_module(array_module_name)
+        # pymilvus starts a milvus-lite server for a local .db path and keeps it until the process
+        # exits; close() stops it, so the path is served by one MilvusIndex at a time.
+        self._local_db = uri if uri.endswith(".db") and "://" not in uri else ""
         try:
             self._client = pymilvus.MilvusClient(uri=uri, token=token)
         except pymilvus.MilvusException as exc:
             raise BackendUnavailable(f"cannot reach Milvus at {uri!r}: {exc}") from None
         if self._client.has_collection(collection):
             self._check_dim()
+            self._client.load_collection(collection)  # a reopened collection starts released
         else:
             self._create(hnsw_m, ef_construction)
 
@@ -182,6 +186,10 @@ class MilvusIndex:
 
     def close(self) -> None:
         self._client.close()
+        if self._local_db:
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self._local_db)
 
     # ---- the plan ------------------------------------------------------------------------------------
 
