@@ -23,9 +23,9 @@ import onnxruntime as ort
 
 from bench.common import Figure, main_for
 from shared.messages import SensorMessage
+from shared.yolox import letterbox
 from vehicle.inference.decode import FrameDecoder
 from vehicle.inference.model import MODELS_DIR, Detector, DetectorConfig
-from vehicle.inference.yolox import letterbox
 
 FRAME = (Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "real" / "nuscenes"
          / "n015-2018-07-24-11-22-45+0800__CAM_FRONT__1532402927612460.jpg")

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import shared
+from shared.yolox import STRIDES
+
 #: The bundled model and its class names.
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR = Path(shared.__file__).resolve().parent / "models"
 #: ``[inference.model] provider`` names and the ONNX Runtime execution providers they select.
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 #: ``ood fit --augment`` names and the views per frame each gives (see vehicle.inference.frames).
@@ -18,7 +21,7 @@ OOD_AUGMENTATIONS = {"none": 1, "flip": 2, "flip_crops": 10}
 #: ``ood fit --shrinkage`` names (see vehicle.inference.gaussian).
 OOD_SHRINKAGE = ("oas", "lw")
 #: Strides (px) of the YOLOX head's feature maps, finest first; the input size is a multiple of the last.
-YOLOX_STRIDES_PX = (8, 16, 32)
+YOLOX_STRIDES_PX = STRIDES
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from shared import yolox
 from shared.model_scores import Detection
 from vehicle.config.inference import MODELS_DIR, PROVIDERS, DetectorConfig
 from vehicle.errors import InferenceError, InvalidFrame, ModelLoadError
-from vehicle.inference import yolox
 from vehicle.inference.embedding import EmbeddingSpec, FeatureProjector
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class FrameResult:
 
     Attributes:
         detections: after class-wise NMS, best score first.
-        uncertainty: see :class:`vehicle.inference.yolox.Uncertainty` (entropy, margin, least_confidence).
+        uncertainty: see :class:`shared.yolox.Uncertainty` (entropy, margin, least_confidence).
         embedding: ``(512,)`` float32, unit L2 norm; see :mod:`vehicle.inference.embedding`.
         inference_ns: wall time of preprocessing, ``session.run`` and post-processing.
     """

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from shared.yolox import iou_one_to_many, letterbox
 from vehicle.errors import InvalidFrame, ModelLoadError
 from vehicle.inference.drift import DriftMonitor
 from vehicle.inference.model import (
@@ -21,7 +22,6 @@ from vehicle.inference.model import (
     coco_class_names,
     with_extra_outputs,
 )
-from vehicle.inference.yolox import iou_one_to_many, letterbox
 
 REAL = Path(__file__).resolve().parents[2] / "fixtures" / "real"
 KITTI_IMAGE = REAL / "kitti" / "image_2" / "000000.png"

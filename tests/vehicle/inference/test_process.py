@@ -22,6 +22,7 @@ from shared.config import ConfigError, load
 from shared.messages import SensorMessage, from_frames
 from shared.model_scores import ModelScores
 from shared.triggers import TriggerKind
+from shared.yolox import iou_one_to_many
 from vehicle.config.recorder import TopicsConfig, TriggerConfig
 from vehicle.errors import OodReferenceMismatch
 from vehicle.inference.decode import DecodedFrame
@@ -35,7 +36,6 @@ from vehicle.inference.process import (
     run_inference_process,
 )
 from vehicle.inference.reference import save_reference
-from vehicle.inference.yolox import iou_one_to_many
 from vehicle.triggers.rules import TriggerEngine
 
 from .conftest import FittedReference

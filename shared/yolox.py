@@ -1,7 +1,10 @@
 """YOLOX maths, free of I/O: letterbox, grid/stride decoding, class-wise NMS, uncertainty.
 
-Shapes follow the YOLOX export in ``vehicle/models``: the input is ``[1, 3, S, S]`` BGR float32 in
-0-255 (no mean/std normalisation), padded with 114 at the bottom and right; the output is
+The production detector's input and output format, shared because the vehicle (on-board
+inference) and the cloud (offboard auto-labels, evaluation, shadow-mode comparison) must read the
+same model the same way. Shapes follow the YOLOX export in ``shared/models``: the input is
+``[1, 3, S, S]`` BGR float32 in 0-255 (no mean/std normalisation), padded with 114 at the bottom
+and right; the output is
 ``[1, A, 5 + C]`` with ``A = sum((S / s) ** 2 for s in STRIDES)`` anchors ordered by stride, then
 row, then column; columns are ``(cx, cy, w, h, objectness, class_0 .. class_{C-1})``.
 Objectness and class columns are already sigmoid probabilities; box columns are raw grid offsets
@@ -13,12 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import av
 import numpy as np
 
-from vehicle.config.inference import YOLOX_STRIDES_PX
-
-STRIDES = YOLOX_STRIDES_PX
+#: Output strides of the YOLOX heads (px); the input size must be a multiple of the largest.
+STRIDES = (8, 16, 32)
 PAD_VALUE = 114
 #: swscale's filtered bilinear: it low-passes before decimating, so a 1600 px camera frame shrunk
 #: ~4x into the input does not alias. FAST_BILINEAR (unfiltered, like OpenCV's INTER_LINEAR) saves
@@ -55,6 +56,8 @@ def letterbox(bgr: np.ndarray, size_px: int) -> tuple[np.ndarray, Letterbox]:
     if (new_w, new_h) == (w, h):
         canvas[:h, :w] = bgr
     else:
+        import av  # here, not at the top: configuration code reads STRIDES without loading PyAV
+
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr), format="bgr24")
         small = frame.reformat(width=new_w, height=new_h, format="bgr24", interpolation=RESIZE)
         canvas[:new_h, :new_w] = small.to_ndarray()

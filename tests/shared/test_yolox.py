@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vehicle.inference import yolox
+from shared import yolox
 
 
 def test_letterbox_keeps_aspect_and_pads_bottom_right_with_114() -> None:
