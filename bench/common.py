@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 
@@ -58,29 +58,33 @@ def write_results(figures: list[Figure], path: Path, failed: list[str] | None = 
     path.write_text(json.dumps(doc, indent=2) + "\n")
 
 
-def read_results(path: Path) -> list[Figure]:
-    """The figures of an earlier ``results.json`` (empty when there is none), each stamped with the
-    time it was measured in ``stale_since`` unless it already carries an older stamp."""
+def read_results(path: Path) -> tuple[list[Figure], str]:
+    """The figures of an earlier ``results.json`` (empty when there is none) and when it was written."""
     if not path.exists():
-        return []
+        return [], ""
     doc = json.loads(path.read_text())
-    when = str(doc.get("machine", {}).get("when", "an earlier run"))
-    out = []
-    for entry in doc.get("figures", {}).values():
-        entry = {k: v for k, v in entry.items() if k != "ratio"}
-        entry["stale_since"] = entry.get("stale_since") or when
-        out.append(Figure(**entry))
-    return out
+    figures = [Figure(**{k: v for k, v in entry.items() if k != "ratio"}) for entry in doc.get("figures", {}).values()]
+    return figures, str(doc.get("machine", {}).get("when", "an earlier run"))
 
 
-def carry_over(fresh: list[Figure], previous: list[Figure], failed: list[str]) -> list[Figure]:
-    """``fresh`` plus, for each failed module, its last good figures from ``previous`` (marked stale).
+def carry_over(fresh: list[Figure], previous: list[Figure], previous_when: str, failed: list[str],
+               ran: set[str] | None = None) -> list[Figure]:
+    """``fresh`` plus, from ``previous`` (written at ``previous_when``): the last good figures of each
+    failed module, marked stale with when they were measured; and, when only the modules ``ran``
+    were run, the figures of the others, as they were.
 
     Figures from before modules were recorded (``module`` empty) are kept when no fresh figure has
     their name, since any of the failed modules may have measured them."""
     names = {f.name for f in fresh}
-    kept = [f for f in previous if f.name not in names and (f.module in failed or (not f.module and failed))]
-    return fresh + kept
+    out = list(fresh)
+    for f in previous:
+        if f.name in names:
+            continue
+        if f.module in failed or (not f.module and failed):
+            out.append(f if f.stale_since else replace(f, stale_since=previous_when))
+        elif ran is not None and f.module and f.module not in ran:
+            out.append(f)
+    return out
 
 
 def main_for(run: object) -> None:

@@ -3,6 +3,7 @@
 A module that fails does not hide the others' figures, and does not erase its own: its last good
 figures are carried over from the previous ``results.json``, marked with when they were measured,
 in both ``results.json`` and the README table; the run then exits 1 and names the failed modules.
+``--only`` runs some modules and keeps every other module's figures in ``results.json`` as they were.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None, modules: dict[str, Runner] | None = None
     args = parser.parse_args(argv)
     wanted = {n.strip() for n in args.only.split(",") if n.strip()}
     runners = modules if modules is not None else discover(wanted)
-    previous = read_results(args.out)
+    previous, previous_when = read_results(args.out)
     figures: list[Figure] = []
     failed: list[str] = []
     for mod, run in runners.items():
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None, modules: dict[str, Runner] | None = None
             continue
         print_figures(got)
         figures.extend(got)
-    figures = carry_over(figures, previous, failed)
+    figures = carry_over(figures, previous, previous_when, failed, set(runners) if wanted else None)
     write_results(figures, args.out, failed)
     print(f"wrote {len(figures)} figures to {args.out}")
     if not args.quick and not wanted:

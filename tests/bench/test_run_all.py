@@ -42,3 +42,11 @@ def test_a_failed_module_keeps_its_last_good_figures_marked_and_the_run_fails(tm
     assert main(["--out", str(out), "--readme", str(readme)], {"bench_a": _ok, "bench_b": _slow_ok}) == 0
     assert json.loads(out.read_text())["figures"]["slow_thing"]["stale_since"] == ""
     assert "FAILED" not in readme.read_text()
+
+
+def test_only_keeps_the_other_modules_figures(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    assert main(["--out", str(out), "--quick"], {"bench_a": _ok, "bench_b": _slow_ok}) == 0
+    assert main(["--out", str(out), "--only", "bench_a"], {"bench_a": _ok}) == 0
+    kept = json.loads(out.read_text())["figures"]
+    assert set(kept) == {"fast_thing", "slow_thing"} and kept["slow_thing"]["stale_since"] == ""
