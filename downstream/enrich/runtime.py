@@ -31,7 +31,7 @@ from cloud_ingest.storage.objects.registry import open_store
 from downstream.enrich.bev import BevProjector, array_module
 from downstream.enrich.config import ENRICHER, EnrichConfig, fingerprint
 from downstream.enrich.describe import TemplateDescriber
-from downstream.enrich.errors import MapFormatError, ProcessedMissing, SegmentInputError
+from downstream.enrich.errors import BackendUnavailable, MapFormatError, ProcessedMissing, SegmentInputError
 from downstream.enrich.maps.protocol import MapProvider
 from downstream.enrich.maps.registry import MapSet, open_map
 from downstream.enrich.metrics import EnrichMetrics
@@ -136,6 +136,11 @@ def enrich_now(rt: Runtime, segment_ids: Iterable[str],
             outcome, reason = "enriched", ""
         except SegmentInputError as exc:
             effect, outcome, reason = rt.failed(sid, exc), "failed", exc.reason
+        except BackendUnavailable:
+            raise
+        except Exception as exc:  # as the service does: recorded, and the next segment goes on
+            log.exception("segment enrichment failed", extra={"segment_id": sid})
+            effect, outcome, reason = rt.failed(sid, exc), "failed", "internal_error"
         with rt.db.transaction() as tx:
             effect(tx)
         count(rt.metrics, outcome, result, reason)
