@@ -9,9 +9,10 @@ from __future__ import annotations
 from cloud_ingest.cli.main import Extension
 from cloud_ingest.cli.main import main as ingest_main
 from downstream.app import create_app
+from downstream.enrich import cli as enrich_cli
 
 #: Each entry adds one service's subcommands to the parser.
-EXTENSIONS: tuple[Extension, ...] = ()
+EXTENSIONS: tuple[Extension, ...] = (enrich_cli.add_commands,)
 
 
 def main(argv: list[str] | None = None) -> int:

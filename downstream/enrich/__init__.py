@@ -15,6 +15,16 @@ Pure functions and small classes over arrays and records, which the enrichment s
 - :mod:`.maps`: the :class:`MapProvider` Protocol, the Lanelet2, CommonRoad and AV2 readers, and
   the GNSS-box fallback;
 - :mod:`.records`: the input records (scored frames, tracks, ego states); :mod:`.errors`.
+
+The service around them (a ``segments.raw`` consumer, ``avdata-cloud enrich``):
+
+- :mod:`.config`: the ``[enrich]`` table of ``enrich.toml`` and the settings fingerprint;
+- :mod:`.inputs` and :mod:`.reader`: a segment's decoded inputs, read from the object store;
+- :mod:`.visual`: the pooled ``visual_embedding`` and the :class:`ImageTextEncoder` Protocol;
+- :mod:`.service` (pure orchestration) → :mod:`.result` (:class:`EnrichmentResult`, its document);
+- :mod:`.outputs` (``processed/.../enrichment/v{N}.json``) and :mod:`.store` (the DB tables);
+- :mod:`.metrics` (Prometheus). Not imported here (they start processes and open back-ends):
+  :mod:`.runtime`, :mod:`.process` and :mod:`.cli`.
 """
 
 from downstream.enrich.bev import (
@@ -26,16 +36,23 @@ from downstream.enrich.bev import (
     bev_raster,
     lidar_columns,
 )
+from downstream.enrich.config import ENRICHER, EnrichConfig, EnrichFile, MapFile, fingerprint, load_enrich_config
 from downstream.enrich.corridor import PathCoords, path_coords
 from downstream.enrich.describe import Describer, SceneFacts, TemplateDescriber
 from downstream.enrich.errors import (
+    BackendUnavailable,
     EnrichError,
     EnrichInputError,
     MapFormatError,
     MapQueryError,
     NotGeoreferenced,
+    ProcessedMissing,
+    SegmentInputError,
+    SegmentNotFound,
+    SnapshotUnreadable,
     TagFormatError,
     UnknownMapFormat,
+    VersionConflict,
 )
 from downstream.enrich.events import (
     CutInRule,
@@ -47,6 +64,7 @@ from downstream.enrich.events import (
     lead_vehicle,
     trigger_events,
 )
+from downstream.enrich.inputs import GnssFixes, Keyframe, Problem, SegmentInputs, Sweep, VisualFrames
 from downstream.enrich.lighting import (
     LightingCheck,
     check_lighting,
@@ -64,9 +82,24 @@ from downstream.enrich.maps import (
     gnss_box,
     open_map,
 )
+from downstream.enrich.metrics import EnrichMetrics
+from downstream.enrich.outputs import output_key, read_output, write_output
+from downstream.enrich.reader import SegmentReader, decode_keyframe
 from downstream.enrich.records import Detected, EgoStates, ScoredFrame, Tracks
+from downstream.enrich.result import EnrichmentResult
 from downstream.enrich.road import road_geometry, road_tags, road_type_from_map, road_type_from_speed
+from downstream.enrich.service import EnrichmentService, EnrichSettings
 from downstream.enrich.solar import SolarCoordinates, SunPosition, solar_coordinates, sun_position, sun_positions
+from downstream.enrich.store import (
+    StoredEnrichment,
+    failure_effect,
+    failures,
+    get_enrichment,
+    migrate_enrich,
+    register_version,
+    status,
+    write_effect,
+)
 from downstream.enrich.tags import DEFAULT_MIN_CONFIDENCE, Tag, TagSource, encode_tags, parse_tag
 from downstream.enrich.traffic import (
     AGENT_KINDS,
@@ -75,41 +108,66 @@ from downstream.enrich.traffic import (
     traffic_from_tracks,
     traffic_tags,
 )
+from downstream.enrich.visual import POOLING, ImageTextEncoder, pool_embeddings
 
 __all__ = [
     "AGENT_KINDS",
     "CHANNELS",
     "DEFAULT_MIN_CONFIDENCE",
+    "ENRICHER",
     "FORMATS",
+    "POOLING",
+    "BackendUnavailable",
     "BevGrid",
     "BevProjector",
     "CutInRule",
     "Describer",
     "Detected",
     "EgoStates",
+    "EnrichConfig",
     "EnrichError",
+    "EnrichFile",
     "EnrichInputError",
+    "EnrichMetrics",
+    "EnrichSettings",
+    "EnrichmentResult",
+    "EnrichmentService",
     "Event",
     "GeoTrajectory",
+    "GnssFixes",
+    "ImageTextEncoder",
+    "Keyframe",
     "LightingCheck",
     "LocalTrajectory",
     "MapContext",
+    "MapFile",
     "MapFormatError",
     "MapProvider",
     "MapQueryError",
     "MapSet",
     "NotGeoreferenced",
     "PathCoords",
+    "Problem",
+    "ProcessedMissing",
     "SceneFacts",
     "ScoredFrame",
+    "SegmentInputError",
+    "SegmentInputs",
+    "SegmentNotFound",
+    "SegmentReader",
+    "SnapshotUnreadable",
     "SolarCoordinates",
+    "StoredEnrichment",
     "SunPosition",
+    "Sweep",
     "Tag",
     "TagFormatError",
     "TagSource",
     "TemplateDescriber",
     "Tracks",
     "UnknownMapFormat",
+    "VersionConflict",
+    "VisualFrames",
     "agent_kind",
     "anomalies",
     "array_module",
@@ -117,8 +175,13 @@ __all__ = [
     "bev_raster",
     "check_lighting",
     "cut_ins",
+    "decode_keyframe",
     "encode_tags",
     "event_tags",
+    "failure_effect",
+    "failures",
+    "fingerprint",
+    "get_enrichment",
     "gnss_box",
     "hard_brakes",
     "image_brightness",
@@ -126,18 +189,27 @@ __all__ = [
     "lidar_columns",
     "lighting_class",
     "lighting_tags",
+    "load_enrich_config",
+    "migrate_enrich",
     "open_map",
+    "output_key",
     "parse_tag",
     "path_coords",
+    "pool_embeddings",
+    "read_output",
+    "register_version",
     "road_geometry",
     "road_tags",
     "road_type_from_map",
     "road_type_from_speed",
     "solar_coordinates",
+    "status",
     "sun_position",
     "sun_positions",
     "traffic_from_detections",
     "traffic_from_tracks",
     "traffic_tags",
     "trigger_events",
+    "write_effect",
+    "write_output",
 ]

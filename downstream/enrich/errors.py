@@ -50,3 +50,46 @@ class UnknownMapFormat(EnrichError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class SegmentInputError(EnrichError):
+    """A segment cannot be enriched from what the stores hold: recorded as a failure and skipped.
+
+    The ``reason`` names what was wrong; the message says which object and what to do."""
+
+    reason = "bad_segment"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        if reason is not None:
+            self.reason = reason
+
+
+class SegmentNotFound(SegmentInputError):
+    """The announced segment has no record in the metadata DB (and none travelled inline)."""
+
+    reason = "segment_missing"
+
+
+class SnapshotUnreadable(SegmentInputError):
+    """A raw snapshot or processed object of the segment is missing, truncated or corrupt."""
+
+    reason = "snapshot_unreadable"
+
+
+class ProcessedMissing(SegmentInputError):
+    """The segment's motion-compensated sweeps (``calibrated.mcap``) did not appear in ``processed/``."""
+
+    reason = "processed_missing"
+
+
+class BackendUnavailable(EnrichError):
+    """The metadata DB or the object store failed to answer: retried, never recorded against a segment."""
+
+    reason = "backend_unavailable"
+
+
+class VersionConflict(EnrichError):
+    """An enricher version is already recorded with other settings; outputs of one version never mix."""
+
+    reason = "version_conflict"
