@@ -210,6 +210,8 @@ COMMANDS: dict[str, Command] = {
                       commands.add_search, commands.run_search),
     "risk": Command("importance-sampled failure probability of a scenario, beside plain Monte Carlo",
                     commands.add_risk, commands.run_risk),
+    "seed": Command("turn real recordings into scenario specs (seed import FILE.xml --out SPEC.toml)",
+                    commands.add_seed, commands.run_seed_import),
     "coverage": Command("count specs per ODD cell, list uncovered cells and write a heatmap PNG",
                         _add_coverage_arguments, _coverage),
     "calibration": Command(

@@ -1,4 +1,5 @@
-"""Judging a rollout: outcome metrics registered by name, and the hard plausibility gate.
+"""Judging a rollout: outcome metrics registered by name, and the hard plausibility gate (which also
+checks smoothed recorded tracks against its human bounds).
 """
 
 from simulator_harness.assessment.outcomes import (
@@ -25,12 +26,15 @@ from simulator_harness.assessment.plausibility import (
     PlausibilityParams,
     Verdict,
     check,
+    check_recorded,
     human_bound_violations,
 )
+from simulator_harness.assessment.smoothing import RECORDED_HALF_WINDOW_S, local_linear_fit, smooth_recorded
 
 __all__ = [
     "COMFORT_BOUNDS",
     "METRICS",
+    "RECORDED_HALF_WINDOW_S",
     "Collision",
     "Comfort",
     "HardBrakes",
@@ -44,11 +48,14 @@ __all__ = [
     "SpeedLimit",
     "Verdict",
     "check",
+    "check_recorded",
     "compute_all",
     "ego_kinematics",
     "ego_overlaps",
     "get",
     "human_bound_violations",
+    "local_linear_fit",
     "pairwise_collisions",
     "register",
+    "smooth_recorded",
 ]

@@ -4,20 +4,26 @@
 ``search`` also saves every failing scenario as a spec under ``<out>/failures/`` so it can join a
 regression suite. Batches run on the local process pool (``--workers``, 0 runs inline) or on a
 Ray cluster (``--ray-address``) through the same code path; progress bars show on a terminal.
+``avdata-sim seed import FILE.xml --out SPEC.toml`` turns a CommonRoad recording into a spec those
+three modes run, and prints what it found.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from simulator_harness.errors import CommonRoadError
 from simulator_harness.modes.evaluate import POLICIES, Criteria, SweepOptions
 from simulator_harness.modes.regress import load_suite, regress
 from simulator_harness.modes.report import Report, passed_names, write_report
 from simulator_harness.modes.risk import risk
 from simulator_harness.modes.search import search
+from simulator_harness.modes.seed_import import summarize
 from simulator_harness.scenario import load, save
+from simulator_harness.seeds import SEED_SPREAD, load_commonroad, seed_from_commonroad
 
 #: Exit code of ``regress`` when a scenario that passed in the baseline does not pass now.
 EXIT_REGRESSION = 4
@@ -123,4 +129,53 @@ def run_risk(args: argparse.Namespace) -> int:
           f"range term {s['is_range_term']:.3g}); ESS {s['is_ess']:.1f}, Pareto k {s['is_pareto_k']:.2f}, "
           f"reliable {s['is_reliable']}; plain MC {s.get('mc_failures', 0)} failures in {s.get('mc_n', 0)}",
           flush=True)
+    return 0
+
+
+#: Exit code of ``seed import`` for a file it cannot use (the message says why, in one line).
+EXIT_BAD_INPUT = 2
+
+
+def add_seed(p: argparse.ArgumentParser) -> None:
+    """The ``seed`` subcommands (``import``)."""
+    sub = p.add_subparsers(dest="seed_command", required=True, metavar="ACTION")
+    imp = sub.add_parser(
+        "import", help="turn a CommonRoad recording (2018b or 2020a XML) into a scenario spec",
+        description="Read a CommonRoad scenario, check that its lanelets are one straight one-way road (refusing "
+                    "merges, forks, lanes that end, intersections and two-way roads, naming the lanelet), place "
+                    "every recorded road user at its first state, and write the spec. Prints the lanes, the agents, "
+                    "the ego, what was skipped and why, and whether the recorded tracks pass the plausibility "
+                    "gate's bounds. Exit codes: 0 written, 2 a file it cannot use (one line on stderr says why).")
+    imp.add_argument("file", type=Path, metavar="FILE.xml", help="the CommonRoad XML file")
+    imp.add_argument("--out", type=Path, required=True, metavar="SPEC.toml", help="the spec to write (.toml or .json)")
+    imp.add_argument("--ego", type=int, default=None, metavar="ID",
+                     help="obstacle id of the ego (default: the longest recorded car or truck track on the road, "
+                          "upstream first)")
+    imp.add_argument("--name", default=None, help="scenario name (default: the benchmark id)")
+    imp.add_argument("--duration-s", type=float, default=None, help="scenario length (default: the recording's)")
+    imp.add_argument("--spread", type=float, default=SEED_SPREAD,
+                     help=f"relative spread of the variations on the ego's speed and its lead's speed and gap "
+                          f"({SEED_SPREAD:g}; 0 writes none)")
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    imp.set_defaults(handler=run_seed_import)
+
+
+def run_seed_import(args: argparse.Namespace) -> int:
+    """``avdata-sim seed import``."""
+    try:
+        cr = load_commonroad(args.file)
+        seed = seed_from_commonroad(cr, ego_obstacle_id=args.ego, name=args.name, duration_s=args.duration_s,
+                                    spread=args.spread)
+    except CommonRoadError as exc:
+        message = str(exc).replace("\n", " ")
+        if not message.startswith(f"{args.file.name}: ") and str(args.file) not in message:
+            message = f"{args.file.name}: {message}"
+        print(f"avdata-sim: seed import: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    save(seed.spec, args.out)
+    summary = summarize(cr, seed)
+    if args.json:
+        print(json.dumps({**summary.to_dict(), "out": str(args.out)}, indent=2, sort_keys=True), flush=True)
+    else:
+        print(f"{summary.format()}\n\nspec -> {args.out}", flush=True)
     return 0

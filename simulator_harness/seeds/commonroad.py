@@ -1,15 +1,20 @@
-"""Import a CommonRoad scenario (XML, format 2018b/2020a) as a seed for simulation.
+"""Import a CommonRoad scenario (XML, format 2018b or 2020a) as a seed for simulation.
 
-Lanelets become polylines in metres (left/right bound, centre line) with their adjacency and
-successors; dynamic obstacles become one :class:`~simulator_harness.trajectory.Trajectory`
-``(agents, time)`` over the file's common time grid, time step ``k`` at ``t_s = k · dt_s``, with
-obstacle ids as ``agent_id``, obstacle types as ``kind`` and rectangle sizes. Only
-:func:`load_commonroad` touches the disk.
+The root's ``commonRoadVersion`` decides how the file is read; any other version (2017a, 2018a,
+2020b or later, or none) is refused with :class:`~simulator_harness.seeds.errors.CommonRoadVersionError`
+rather than read on a guess. Lanelets become polylines in metres (left/right bound, centre line)
+with their adjacency (and its driving direction), successors, types and (2018b) speed limits;
+dynamic obstacles (:mod:`simulator_harness.seeds.obstacles` reads both versions' forms) become one
+:class:`~simulator_harness.trajectory.Trajectory` ``(agents, time)`` over the file's common time
+grid, time step ``k`` at ``t_s = k · dt_s``, with obstacle ids as ``agent_id``, obstacle types as
+``kind`` and box sizes; static ones are kept as :class:`StaticObstacle` boxes; ``<intersection>``
+elements are kept as their incoming lanelets. Tags come from ``<scenarioTags>`` (2020a) or the
+root's ``tags`` attribute (2018b). A file with no dynamic obstacle is
+:class:`~simulator_harness.seeds.errors.NoAgentsError`. Only :func:`load_commonroad` touches the disk.
 """
 
 from __future__ import annotations
 
-import itertools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator_harness.errors import CommonRoadError
+from simulator_harness.seeds.errors import CommonRoadVersionError, NoAgentsError
+from simulator_harness.seeds.obstacles import DynamicRecord, StaticObstacle, read_obstacles
+from simulator_harness.seeds.xml_fields import child, integer, polyline
 from simulator_harness.trajectory import Trajectory
 
 FloatArray = NDArray[np.float64]
@@ -26,7 +34,12 @@ SUPPORTED_VERSIONS = ("2018b", "2020a")
 
 @dataclass(frozen=True, eq=False)
 class Lanelet:
-    """One lane piece. Bounds and centre line are ``(points, 2)`` arrays of x, y in metres."""
+    """One lane piece. Bounds and centre line are ``(points, 2)`` arrays of x, y in metres.
+
+    ``left_same_direction``/``right_same_direction`` are False where the neighbour is driven the
+    other way (``drivingDir="opposite"``); ``types`` are the 2020a ``laneletType`` values;
+    ``speed_limit_mps`` is the 2018b ``speedLimit`` (None where the file gives none).
+    """
 
     lanelet_id: int
     left_m: FloatArray
@@ -38,6 +51,10 @@ class Lanelet:
     adjacent_right: int | None
     left_marking: str
     right_marking: str
+    left_same_direction: bool = True
+    right_same_direction: bool = True
+    types: tuple[str, ...] = ()
+    speed_limit_mps: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +64,8 @@ class CommonRoadScenario:
 
     ``time_step`` ``(time,)`` numbers the grid as the file does (``t_s = time_step · dt_s``). Where
     ``trajectories.valid`` is False the values are NaN; ``accel_mps2`` may be NaN where the file
-    gives no acceleration.
+    gives no acceleration. ``intersections`` pairs each ``<intersection>`` id with its incoming
+    lanelets; ``source`` names where the document came from (the file name), for messages.
     """
 
     benchmark_id: str
@@ -57,6 +75,9 @@ class CommonRoadScenario:
     lanelets: tuple[Lanelet, ...]
     trajectories: Trajectory
     time_step: NDArray[np.int64]
+    static_obstacles: tuple[StaticObstacle, ...] = ()
+    intersections: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    source: str = ""
 
     def map_bounds_m(self) -> tuple[float, float, float, float]:
         """``(x_min, y_min, x_max, y_max)`` over every lanelet bound, in metres."""
@@ -65,117 +86,122 @@ class CommonRoadScenario:
         return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
 
 
-def _find(el: ET.Element, path: str, where: str) -> ET.Element:
-    found = el.find(path)
-    if found is None:
-        raise CommonRoadError(f"{where}: missing <{path}>")
-    return found
-
-
-def _number(el: ET.Element, path: str, where: str) -> float:
-    text = _find(el, path, where).text
-    try:
-        return float(text or "")
-    except ValueError as exc:
-        raise CommonRoadError(f"{where}: <{path}> is not a number: {text!r}") from exc
-
-
-def _polyline(bound: ET.Element, where: str) -> FloatArray:
-    pts = [(_number(p, "x", where), _number(p, "y", where)) for p in bound.findall("point")]
-    if len(pts) < 2:
-        raise CommonRoadError(f"{where}: a bound needs at least 2 points, got {len(pts)}")
-    return np.array(pts, dtype=np.float64)
-
-
-def _ref(el: ET.Element, tag: str) -> int | None:
+def _adjacent(el: ET.Element, tag: str, where: str) -> tuple[int | None, bool]:
     found = el.find(tag)
-    return None if found is None else int(found.get("ref", "-1"))
+    if found is None:
+        return None, True
+    return integer(found, "ref", f"{where} <{tag}>"), found.get("drivingDir", "same") != "opposite"
 
 
 def _lanelet(el: ET.Element) -> Lanelet:
     where = f"lanelet {el.get('id')}"
-    left_el, right_el = _find(el, "leftBound", where), _find(el, "rightBound", where)
-    left, right = _polyline(left_el, where + " leftBound"), _polyline(right_el, where + " rightBound")
+    left_el, right_el = child(el, "leftBound", where), child(el, "rightBound", where)
+    left, right = polyline(left_el, where + " leftBound"), polyline(right_el, where + " rightBound")
     if left.shape != right.shape:
         raise CommonRoadError(f"{where}: left and right bounds have {len(left)} and {len(right)} points")
-    return Lanelet(
-        lanelet_id=int(el.get("id", "-1")), left_m=left, right_m=right, centre_m=0.5 * (left + right),
-        predecessors=tuple(int(p.get("ref", "-1")) for p in el.findall("predecessor")),
-        successors=tuple(int(s.get("ref", "-1")) for s in el.findall("successor")),
-        adjacent_left=_ref(el, "adjacentLeft"), adjacent_right=_ref(el, "adjacentRight"),
-        left_marking=left_el.findtext("lineMarking", ""), right_marking=right_el.findtext("lineMarking", ""))
-
-
-def _states(obstacle: ET.Element, where: str) -> list[tuple[int, float, float, float, float, float]]:
-    """``(time step, x, y, yaw, speed, accel)`` of the initial state and every trajectory state."""
-    elements = [_find(obstacle, "initialState", where), *obstacle.findall("trajectory/state")]
-    out = []
-    for st in elements:
-        if st.find("position/point") is None:
-            raise CommonRoadError(f"{where}: only exact point positions are supported (no shapes/intervals)")
-        accel = _number(st, "acceleration/exact", where) if st.find("acceleration/exact") is not None \
-            else float("nan")
-        out.append((int(_number(st, "time/exact", where)), _number(st, "position/point/x", where),
-                    _number(st, "position/point/y", where), _number(st, "orientation/exact", where),
-                    _number(st, "velocity/exact", where), accel))
-    steps = [s[0] for s in out]
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise CommonRoadError(f"{where}: time steps are not strictly increasing")
-    return out
-
-
-def parse_commonroad(xml_text: str | bytes) -> CommonRoadScenario:
-    """Parse a CommonRoad XML document. Raises :class:`CommonRoadError` naming what is wrong."""
+    adj_left, left_same = _adjacent(el, "adjacentLeft", where)
+    adj_right, right_same = _adjacent(el, "adjacentRight", where)
+    limit = el.findtext("speedLimit")
     try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError as exc:
-        raise CommonRoadError(f"not well-formed XML: {exc}") from exc
-    if root.tag != "commonRoad":
-        raise CommonRoadError(f"root element is <{root.tag}>, expected <commonRoad>")
-    version = root.get("commonRoadVersion", "")
-    if version not in SUPPORTED_VERSIONS:
-        raise CommonRoadError(f"commonRoadVersion {version!r} is not supported (known: {SUPPORTED_VERSIONS})")
-    try:
-        dt_s = float(root.get("timeStepSize", ""))
+        speed_limit = None if limit is None else float(limit)
     except ValueError as exc:
-        raise CommonRoadError(f"timeStepSize {root.get('timeStepSize')!r} is not a number") from exc
-    if not dt_s > 0.0:
-        raise CommonRoadError(f"timeStepSize must be positive, got {dt_s}")
-    lanelets = tuple(_lanelet(el) for el in root.findall("lanelet"))
-    if not lanelets:
-        raise CommonRoadError("the scenario has no <lanelet>")
-    obstacles = root.findall("dynamicObstacle")
-    states = [_states(o, f"dynamicObstacle {o.get('id')}") for o in obstacles]
-    first = min((s[0][0] for s in states), default=0)
-    last = max((s[-1][0] for s in states), default=0)
+        raise CommonRoadError(f"{where}: <speedLimit> is not a number: {limit!r}") from exc
+    return Lanelet(
+        lanelet_id=integer(el, "id", where), left_m=left, right_m=right, centre_m=0.5 * (left + right),
+        predecessors=tuple(integer(p, "ref", where) for p in el.findall("predecessor")),
+        successors=tuple(integer(s, "ref", where) for s in el.findall("successor")),
+        adjacent_left=adj_left, adjacent_right=adj_right,
+        left_marking=left_el.findtext("lineMarking", ""), right_marking=right_el.findtext("lineMarking", ""),
+        left_same_direction=left_same, right_same_direction=right_same,
+        types=tuple(t.text or "" for t in el.findall("laneletType")), speed_limit_mps=speed_limit)
+
+
+def _trajectories(records: list[DynamicRecord], dt_s: float) -> tuple[Trajectory, NDArray[np.int64]]:
+    first = min(r.states[0][0] for r in records)
+    last = max(r.states[-1][0] for r in records)
     steps = np.arange(first, last + 1, dtype=np.int64)
-    shape = (len(obstacles), steps.size)
+    shape = (len(records), steps.size)
     arrays = [np.full(shape, np.nan) for _ in range(5)]
     valid = np.zeros(shape, dtype=bool)
-    for row, obstacle_states in enumerate(states):
-        table = np.array(obstacle_states, dtype=np.float64)
+    for row, record in enumerate(records):
+        table = np.array(record.states, dtype=np.float64)
         cols = table[:, 0].astype(np.int64) - first
         valid[row, cols] = True
         for k, arr in enumerate(arrays):
             arr[row, cols] = table[:, k + 1]
-    sizes = [(_number(o, "shape/rectangle/length", f"dynamicObstacle {o.get('id')}"),
-              _number(o, "shape/rectangle/width", f"dynamicObstacle {o.get('id')}")) for o in obstacles]
-    trajectories = Trajectory(
+    traj = Trajectory(
         t_s=(steps * dt_s).astype(np.float64), x_m=arrays[0], y_m=arrays[1], yaw_rad=arrays[2],
         speed_mps=arrays[3], accel_mps2=arrays[4], valid=valid,
-        agent_id=np.array([int(o.get("id", "-1")) for o in obstacles], dtype=np.int64),
-        kind=np.array([o.findtext("type", "unknown") for o in obstacles], dtype=np.str_),
-        length_m=np.array([s[0] for s in sizes], dtype=np.float64),
-        width_m=np.array([s[1] for s in sizes], dtype=np.float64))
-    tag_el = root.find("scenarioTags")
-    tags = () if tag_el is None else tuple(child.tag for child in tag_el)
-    return CommonRoadScenario(root.get("benchmarkID", ""), version, dt_s, tags, lanelets, trajectories, steps)
+        agent_id=np.array([r.obstacle_id for r in records], dtype=np.int64),
+        kind=np.array([r.kind for r in records], dtype=np.str_),
+        length_m=np.array([r.length_m for r in records], dtype=np.float64),
+        width_m=np.array([r.width_m for r in records], dtype=np.float64))
+    return traj, steps
+
+
+def _version(root: ET.Element, source: str) -> str:
+    version = root.get("commonRoadVersion")
+    if version is None:
+        raise CommonRoadVersionError(f"{source}: the <commonRoad> root has no commonRoadVersion attribute; "
+                                     f"this importer reads {' and '.join(SUPPORTED_VERSIONS)}")
+    if version not in SUPPORTED_VERSIONS:
+        raise CommonRoadVersionError(
+            f"{source}: commonRoadVersion {version!r} is not supported (known: {SUPPORTED_VERSIONS}); older "
+            "(2017a, 2018a) and newer (2020b on) formats are refused, convert them with commonroad-io first")
+    return version
+
+
+def parse_commonroad(xml_text: str | bytes, source: str = "<document>") -> CommonRoadScenario:
+    """Parse a CommonRoad XML document; ``source`` names it in messages. Raises
+    :class:`CommonRoadError` (or a subclass from :mod:`simulator_harness.seeds.errors`) naming what
+    is wrong."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise CommonRoadError(f"{source}: not well-formed XML: {exc}") from exc
+    if root.tag != "commonRoad":
+        raise CommonRoadError(f"{source}: root element is <{root.tag}>, expected <commonRoad>")
+    version = _version(root, source)
+    try:
+        dt_s = float(root.get("timeStepSize", ""))
+    except ValueError as exc:
+        raise CommonRoadError(f"{source}: timeStepSize {root.get('timeStepSize')!r} is not a number") from exc
+    if not dt_s > 0.0:
+        raise CommonRoadError(f"{source}: timeStepSize must be positive, got {dt_s}")
+    try:
+        return _scenario(root, version, dt_s, source)
+    except CommonRoadError as exc:
+        if type(exc) is not CommonRoadError:  # the subclasses name the file already
+            raise
+        raise CommonRoadError(f"{source}: {exc}") from exc
+
+
+def _scenario(root: ET.Element, version: str, dt_s: float, source: str) -> CommonRoadScenario:
+    lanelets = tuple(_lanelet(el) for el in root.findall("lanelet"))
+    if not lanelets:
+        raise CommonRoadError("the scenario has no <lanelet>")
+    dynamic, static = read_obstacles(root, version)
+    if not dynamic:
+        form = "<obstacle><role>dynamic</role>" if version == "2018b" else "<dynamicObstacle>"
+        raise NoAgentsError(source, f"no dynamic obstacle ({form}) in this {version} file")
+    trajectories, steps = _trajectories(dynamic, dt_s)
+    if version == "2018b":
+        tags = tuple(root.get("tags", "").split())
+    else:
+        tag_el = root.find("scenarioTags")
+        tags = () if tag_el is None else tuple(el.tag for el in tag_el)
+    intersections = tuple(
+        (integer(el, "id", "intersection"),
+         tuple(integer(ref, "ref", f"intersection {el.get('id')}") for ref in el.findall("incoming/incomingLanelet")))
+        for el in root.findall("intersection"))
+    return CommonRoadScenario(root.get("benchmarkID", ""), version, dt_s, tags, lanelets, trajectories, steps,
+                              tuple(static), intersections, source)
 
 
 def load_commonroad(path: Path) -> CommonRoadScenario:
-    """Read and parse the CommonRoad file at ``path``."""
+    """Read and parse the CommonRoad file at ``path`` (messages name it by its file name)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise CommonRoadError(f"cannot read CommonRoad file {path}: {exc}") from exc
-    return parse_commonroad(data)
+    return parse_commonroad(data, path.name)

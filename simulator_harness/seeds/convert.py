@@ -1,108 +1,92 @@
-"""Real seeds: a CommonRoad recording (the NGSIM US-101 file) as a closed-loop :class:`ScenarioSpec`.
+"""Real seeds: a CommonRoad recording (such as the NGSIM US-101 file) as a closed-loop :class:`ScenarioSpec`.
 
-The lanelets are straightened into the spec's straight multi-lane road: the lane count is the
-widest set of side-by-side lanelets, lanes are numbered from the right by walking the lanelet graph
-(``adjacent_right`` is one lane lower, successors keep their lane), the lane width is the lanelets'
-mean width, and the road runs along the lanelets' length-weighted mean heading. Each recorded
-vehicle becomes an actor at its first recorded state: its lane from the lanelet that contains it,
-``s_m`` along the road axis, ``d_m`` its signed offset from that lanelet's centre line. The road is
-extended downstream so the traffic can keep driving for the whole recording. One recorded vehicle
-(by default the longest track, upstream first) becomes the ego under test.
-:func:`spec_to_xosc` turns any all-vehicle spec into OpenSCENARIO.
+The lanelet network must be the simulator's road: :func:`~simulator_harness.seeds.network.straight_road`
+checks it and straightens it (lane count, lanes numbered from the right by the lanelet graph, mean
+lane width, the lanelets' length-weighted mean heading as the road axis), or raises
+:class:`~simulator_harness.seeds.errors.RoadNetworkError` naming the lanelet that is not such a road;
+its warnings (what the straight road draws differently) come back on the :class:`Seed`.
+
+Each recorded road user becomes an actor at its first recorded state: its lane from the lanelet
+that contains it, ``s_m`` along the road axis, ``d_m`` its signed offset from that lanelet's centre
+line; its kind from its CommonRoad type (:func:`actor_kind`: cars, and trucks by type or length,
+keep their lane by IDM; bicycles ride; pedestrians walk); a static parked vehicle on a lanelet
+stands as a parked car or truck. Obstacles the simulator does not model (trains, construction
+zones, an obstacle outside every lanelet) are skipped with the reason. No road user on the road at
+all is :class:`~simulator_harness.seeds.errors.NoAgentsError`. The road is extended downstream so
+the traffic can keep driving for the whole recording; its speed limit is the file's (2018b
+``speedLimit``), else 29 m/s (US-101: 65 mph), raised to the fastest recorded speed. One recorded
+vehicle (by default the longest track on the road, upstream first) becomes the ego under test.
+
+So that ``search`` and ``risk`` have something to vary, the spec carries truncated-normal
+variations of ``±spread`` (25 %) on the ego's initial speed and, when a recorded vehicle leads it in
+its lane, on that lead's initial speed and gap (never closer than 12 m centre to centre, so no
+sample starts with bodies overlapping). :func:`spec_to_xosc` turns any all-vehicle spec into
+OpenSCENARIO.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from simulator_harness.errors import CommonRoadError, ScenarioExportError
 from simulator_harness.scenario.spec import (
     Actor,
     ActorKind,
+    Dist,
     EgoSpec,
     EventKind,
     Intent,
     RoadSpec,
     ScenarioSpec,
+    Variation,
 )
 from simulator_harness.seeds.commonroad import CommonRoadScenario, Lanelet
+from simulator_harness.seeds.errors import NoAgentsError
+from simulator_harness.seeds.network import RoadFrame, lane_numbers, road_frame, straight_road
 from simulator_harness.seeds.openscenario import XoscActor, XoscEvent, XoscScenario, XoscTimeOfDay
-from simulator_harness.trajectory import require
+from simulator_harness.trajectory import Trajectory, require
 
-F64 = npt.NDArray[np.float64]
+__all__ = ["SEED_SPREAD", "TRUCK_LENGTH_M", "RoadFrame", "Seed", "actor_kind", "lane_numbers", "recorded_tracks",
+           "road_frame", "seed_from_commonroad", "spec_to_xosc"]
+
 #: A recorded vehicle longer than this (m) is a truck in the spec.
 TRUCK_LENGTH_M = 8.0
+#: Default relative spread of the seed's variations.
+SEED_SPREAD = 0.25
 _MIN_SPEED_LIMIT_MPS = 29.0  # US-101: 65 mph
+_MIN_LEAD_GAP_M = 12.0  # centre to centre: a 10 m truck and a car still clear each other
+_CARS = frozenset({"car", "truck", "bus", "priorityVehicle", "taxi", "vehicle", "parkedVehicle"})
+_AS_CAR = frozenset({"motorcycle", "unknown"})  # moving on the road, nearest simulated kind: a car
 
 
-@dataclass(frozen=True)
-class RoadFrame:
-    """The straight road fitted to the lanelets: ``origin_xy_m`` is where ``s = 0`` on the axis,
-    ``heading_rad`` its direction, ``lanes`` and ``lane_width_m`` the lane layout, and
-    ``lane_of`` maps each lanelet id to its lane (0 rightmost)."""
-
-    origin_xy_m: tuple[float, float]
-    heading_rad: float
-    length_m: float
-    lanes: int
-    lane_width_m: float
-    lane_of: dict[int, int]
-
-    def along_m(self, x_m: F64, y_m: F64) -> F64:
-        """Distance along the road axis of world points (any shape), m."""
-        c, s = math.cos(self.heading_rad), math.sin(self.heading_rad)
-        return np.asarray((x_m - self.origin_xy_m[0]) * c + (y_m - self.origin_xy_m[1]) * s)
+def actor_kind(obstacle_type: str, length_m: float) -> tuple[ActorKind | None, str]:
+    """The simulator kind of a CommonRoad obstacle type, and a note: why it is skipped (kind None)
+    or how it is approximated (empty when it maps as it is)."""
+    if obstacle_type in _CARS or obstacle_type in _AS_CAR:
+        big = obstacle_type in ("truck", "bus") or length_m > TRUCK_LENGTH_M
+        note = f"a {obstacle_type} is simulated as a car" if obstacle_type in _AS_CAR else ""
+        return (ActorKind.TRUCK if big else ActorKind.CAR), note
+    if obstacle_type == "bicycle":
+        return ActorKind.CYCLIST, ""
+    if obstacle_type == "pedestrian":
+        return ActorKind.PEDESTRIAN, ""
+    return None, f"a {obstacle_type} is not a road user the simulator models"
 
 
-def lane_numbers(lanelets: tuple[Lanelet, ...]) -> dict[int, int]:
-    """Lane of each lanelet, 0 rightmost: right neighbours are one lower, successors keep the lane.
-
-    Raises :class:`CommonRoadError` when the graph contradicts itself (a lanelet reached with two
-    different lane numbers)."""
-    by_id = {la.lanelet_id: la for la in lanelets}
-    lane: dict[int, int] = {}
-    for start in by_id:
-        if start in lane:
-            continue
-        lane[start] = 0
-        todo = deque([start])
-        while todo:
-            cur = by_id[todo.popleft()]
-            links = [(cur.adjacent_right, -1), (cur.adjacent_left, 1)]
-            links += [(n, 0) for n in (*cur.successors, *cur.predecessors)]
-            for other, step in links:
-                if other is None or other not in by_id:
-                    continue
-                want = lane[cur.lanelet_id] + step
-                if other not in lane:
-                    lane[other] = want
-                    todo.append(other)
-                elif lane[other] != want:
-                    raise CommonRoadError(f"lanelet {other}: reached as lane {lane[other]} and as lane {want}; "
-                                          "the adjacency graph is not a straight multi-lane road")
-    lowest = min(lane.values())
-    return {k: v - lowest for k, v in lane.items()}
-
-
-def road_frame(cr: CommonRoadScenario) -> RoadFrame:
-    """Fit the straight road of :class:`RoadFrame` to the scenario's lanelets."""
-    lane_of = lane_numbers(cr.lanelets)
-    seg = np.concatenate([np.diff(la.centre_m, axis=0) for la in cr.lanelets])
-    length = np.linalg.norm(seg, axis=1)
-    direction = (seg / np.maximum(length, 1e-9)[:, None] * length[:, None]).sum(axis=0)
-    heading = math.atan2(float(direction[1]), float(direction[0]))
-    pts = np.concatenate([np.vstack((la.left_m, la.right_m)) for la in cr.lanelets])
-    c, s = math.cos(heading), math.sin(heading)
-    along = pts @ np.array([c, s])
-    start = pts[int(np.argmin(along))]
-    origin = (float(start[0]), float(start[1]))
-    width = float(np.mean([np.linalg.norm(la.left_m - la.right_m, axis=1).mean() for la in cr.lanelets]))
-    return RoadFrame(origin, heading, float(along.max() - along.min()), max(lane_of.values()) + 1, width, lane_of)
+def recorded_tracks(cr: CommonRoadScenario) -> Trajectory:
+    """The recorded road users the simulator models, ``(agents, time)``, with ``kind`` set to their
+    :class:`ActorKind` values (what :func:`~simulator_harness.assessment.plausibility.check_recorded`
+    takes)."""
+    tr = cr.trajectories
+    kinds = [actor_kind(str(k), float(n))[0] for k, n in zip(require(tr.kind, "kind"), require(tr.length_m,
+                                                                                          "length_m"), strict=True)]
+    rows = [r for r, k in enumerate(kinds) if k is not None]
+    picked = tr.agents(rows)
+    return dataclasses.replace(picked, kind=np.array([str(kinds[r]) for r in rows], dtype=np.str_))
 
 
 def _inside(lanelet: Lanelet, x: float, y: float) -> bool:
@@ -129,69 +113,155 @@ def _offset_m(lanelet: Lanelet, x: float, y: float) -> float:
 
 @dataclass(frozen=True)
 class Seed:
-    """A seed spec and how it was made: the frame, which recorded obstacle is the ego, and the
-    obstacles left out because no lanelet contains their first position."""
+    """A seed spec and how it was made: the frame, which recorded obstacle is the ego, the obstacles
+    left out with the reason (``(obstacle id, why)``), and what the straight road or the kinds draw
+    differently from the file (``warnings``)."""
 
     spec: ScenarioSpec
     frame: RoadFrame
     ego_obstacle_id: int
-    skipped_obstacle_ids: tuple[int, ...]
+    skipped: tuple[tuple[int, str], ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def skipped_obstacle_ids(self) -> tuple[int, ...]:
+        """Ids of the obstacles left out."""
+        return tuple(i for i, _ in self.skipped)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    obstacle_id: int
+    kind: ActorKind
+    lane: int
+    s_m: float
+    d_m: float
+    speed_mps: float
+    top_speed_mps: float
+    steps: int  # recorded samples; the default ego is the longest track
+    parked: bool
+
+
+def _home(cr: CommonRoadScenario, frame: RoadFrame, x: float, y: float) -> tuple[int, float] | None:
+    home = next((la for la in cr.lanelets if _inside(la, x, y)), None)
+    if home is None:
+        return None
+    return frame.lane_of[home.lanelet_id], float(np.clip(_offset_m(home, x, y), -1.0, 1.0))
+
+
+def _place(cr: CommonRoadScenario, frame: RoadFrame) -> tuple[list[_Placed], list[tuple[int, str]], list[str]]:
+    """Every obstacle the simulator models, at its first state on a lanelet; the rest with reasons."""
+    tr = cr.trajectories
+    placed: list[_Placed] = []
+    skipped: list[tuple[int, str]] = []
+    notes: list[str] = []
+    first = np.argmax(tr.valid, axis=1)
+    ids, kinds, lengths = require(tr.agent_id, "agent_id"), require(tr.kind, "kind"), require(tr.length_m, "length_m")
+    for row in range(tr.n_agents):
+        oid, k = int(ids[row]), int(first[row])
+        kind, note = actor_kind(str(kinds[row]), float(lengths[row]))
+        where = None if kind is None else _home(cr, frame, float(tr.x_m[row, k]), float(tr.y_m[row, k]))
+        if kind is None or where is None:
+            skipped.append((oid, note if kind is None else "starts outside every lanelet"))
+            continue
+        notes += [f"obstacle {oid}: {note}"] if note else []
+        speeds = tr.speed_mps[row][tr.valid[row]]
+        placed.append(_Placed(oid, kind, where[0], float(frame.along_m(tr.x_m[row, k], tr.y_m[row, k])), where[1],
+                              float(tr.speed_mps[row, k]), float(speeds.max()), int(tr.valid[row].sum()), False))
+    for ob in cr.static_obstacles:
+        kind, note = actor_kind(ob.kind, ob.length_m)
+        if kind not in (ActorKind.CAR, ActorKind.TRUCK):
+            skipped.append((ob.obstacle_id, note or f"a static {ob.kind} is not a road user the simulator models"))
+            continue
+        where = _home(cr, frame, ob.x_m, ob.y_m)
+        if where is None:
+            skipped.append((ob.obstacle_id, "stands outside every lanelet"))
+            continue
+        s_m = float(frame.along_m(np.array(ob.x_m), np.array(ob.y_m)))
+        placed.append(_Placed(ob.obstacle_id, kind, where[0], s_m, where[1], 0.0, 0.0, 1, True))
+    return placed, skipped, notes
+
+
+def _ego(placed: list[_Placed], skipped: list[tuple[int, str]], wanted: int | None, source: str) -> _Placed:
+    movers = [p for p in placed if not p.parked and p.kind in (ActorKind.CAR, ActorKind.TRUCK)]
+    if wanted is None:
+        if not movers:
+            raise NoAgentsError(source, "no recorded car or truck on the road to be the ego")
+        return min(movers, key=lambda p: (-p.steps, p.s_m))
+    chosen = next((p for p in placed if p.obstacle_id == wanted), None)
+    if chosen is None:
+        why = dict(skipped).get(wanted) or "no such obstacle (known: " + \
+            ", ".join(str(p.obstacle_id) for p in movers) + ")"
+        raise CommonRoadError(f"{source}: obstacle {wanted} cannot be the ego: {why}")
+    if chosen not in movers:
+        raise CommonRoadError(f"{source}: obstacle {wanted} cannot be the ego: it is a "
+                              f"{'parked ' if chosen.parked else ''}{chosen.kind}; pick a recorded moving car or truck")
+    return chosen
+
+
+def _around(key: str, value: float, spread: float, lo_min: float = 0.0, hi_max: float = math.inf) -> list[Variation]:
+    half = spread * max(abs(value), 5.0)
+    lo, hi = round(max(lo_min, value - half), 3), round(min(hi_max, value + half), 3)
+    return [Variation(key, lo, hi, Dist.NORMAL)] if lo < hi else []
+
+
+def _variations(ego: EgoSpec, actors: list[Actor], spread: float) -> tuple[Variation, ...]:
+    """The seed's variations (see the module docstring)."""
+    if spread <= 0.0:
+        return ()
+    out = _around("ego.speed_mps", ego.speed_mps, spread)
+    lane = sorted((a for a in actors if a.lane == ego.lane and a.s_m > ego.s_m), key=lambda a: a.s_m)
+    if lane and lane[0].kind in (ActorKind.CAR, ActorKind.TRUCK) and lane[0].intent is not Intent.PARKED:
+        lead = lane[0]
+        out += _around(f"actors.{lead.name}.speed_mps", lead.speed_mps, spread)
+        gap = lead.s_m - ego.s_m
+        beyond = lane[1].s_m - _MIN_LEAD_GAP_M if len(lane) > 1 else math.inf
+        lo, hi = ego.s_m + max(gap * (1 - spread), _MIN_LEAD_GAP_M), min(ego.s_m + gap * (1 + spread), beyond)
+        if lo < lead.s_m < hi:
+            out.append(Variation(f"actors.{lead.name}.s_m", round(lo, 3), round(hi, 3), Dist.NORMAL))
+    return tuple(out)
 
 
 def seed_from_commonroad(cr: CommonRoadScenario, ego_obstacle_id: int | None = None, name: str | None = None,
-                         duration_s: float | None = None) -> Seed:
-    """The recording as a closed-loop spec (see the module docstring)."""
-    frame = road_frame(cr)
+                         duration_s: float | None = None, spread: float = SEED_SPREAD) -> Seed:
+    """The recording as a closed-loop spec (see the module docstring). Raises
+    :class:`~simulator_harness.seeds.errors.RoadNetworkError`, :class:`NoAgentsError` or
+    :class:`CommonRoadError` naming what does not fit."""
+    source = cr.source or cr.benchmark_id or "the CommonRoad document"
+    if not 0.0 <= spread < 1.0:
+        raise CommonRoadError(f"spread must lie in [0, 1), got {spread}")
+    frame, road_notes = straight_road(cr)
+    placed, skipped, notes = _place(cr, frame)
+    if not placed:
+        raise NoAgentsError(source, f"none of its {cr.trajectories.n_agents + len(cr.static_obstacles)} obstacles is "
+                                    "a road user the simulator models on a lanelet")
+    ego = _ego(placed, skipped, ego_obstacle_id, source)
+    if ego.kind is ActorKind.TRUCK:
+        notes.append(f"obstacle {ego.obstacle_id}: the ego is a recorded truck; the simulator drives its ego as a car")
+    file_limits = [la.speed_limit_mps for la in cr.lanelets if la.speed_limit_mps is not None]
+    top_mps = max(p.top_speed_mps for p in placed)
+    limit = max(max(file_limits) if file_limits else _MIN_SPEED_LIMIT_MPS, math.ceil(top_mps))
     tr = cr.trajectories
-    if tr.n_agents < 1:
-        raise CommonRoadError(f"{cr.benchmark_id}: no dynamic obstacle to seed from")
-    first = np.argmax(tr.valid, axis=1)
-    rows = np.arange(tr.n_agents)
-    x0, y0 = tr.x_m[rows, first], tr.y_m[rows, first]
-    s0 = frame.along_m(x0, y0)
-    ids = [int(i) for i in require(tr.agent_id, "agent_id")]
-    lengths = require(tr.length_m, "length_m")
-    if ego_obstacle_id is None:
-        ego_row = int(np.lexsort((s0, -tr.valid.sum(axis=1)))[0])
-    elif ego_obstacle_id in ids:
-        ego_row = ids.index(ego_obstacle_id)
-    else:
-        raise CommonRoadError(f"{cr.benchmark_id}: no obstacle {ego_obstacle_id} (known: {ids})")
-    by_id = {la.lanelet_id: la for la in cr.lanelets}
-    placed: dict[int, tuple[int, float]] = {}
-    for row in rows.tolist():
-        home = next((la for la in cr.lanelets if _inside(la, float(x0[row]), float(y0[row]))), None)
-        if home is not None:
-            offset = _offset_m(by_id[home.lanelet_id], float(x0[row]), float(y0[row]))
-            placed[row] = (frame.lane_of[home.lanelet_id], float(np.clip(offset, -1.0, 1.0)))
-    if ego_row not in placed:
-        raise CommonRoadError(f"{cr.benchmark_id}: the ego obstacle {ids[ego_row]} starts outside every lanelet")
-    top_speed = float(np.nanmax(tr.speed_mps))
-    limit = max(_MIN_SPEED_LIMIT_MPS, math.ceil(top_speed))
     length_s = duration_s if duration_s is not None else float(tr.t_s[-1] - tr.t_s[0])
-    road = RoadSpec(lanes=frame.lanes, lane_width_m=round(frame.lane_width_m, 2),
-                    length_m=round(frame.length_m + limit * length_s + 50.0),
-                    speed_limit_mps=float(limit))
-    actors = []
-    for row in rows.tolist():
-        if row == ego_row or row not in placed:
-            continue
-        lane, d = placed[row]
-        track = tr.speed_mps[row][tr.valid[row]]
-        kind = ActorKind.TRUCK if lengths[row] > TRUCK_LENGTH_M else ActorKind.CAR
-        actors.append(Actor(name=f"obstacle_{ids[row]}", kind=kind, lane=lane, s_m=round(float(s0[row]), 3),
-                            speed_mps=round(float(tr.speed_mps[row, first[row]]), 3), intent=Intent.KEEP_LANE,
-                            d_m=round(d, 3), desired_speed_mps=round(float(track.max()), 3)))
-    ego_lane, _ = placed[ego_row]
-    ego = EgoSpec(lane=ego_lane, s_m=round(float(s0[ego_row]), 3),
-                  speed_mps=round(float(tr.speed_mps[ego_row, first[ego_row]]), 3),
-                  desired_speed_mps=float(limit))
-    spec = ScenarioSpec(name=name or cr.benchmark_id.replace("-", "_") or "commonroad_seed", road=road, ego=ego,
-                        actors=tuple(actors), duration_s=round(length_s, 3),
-                        description=f"CommonRoad {cr.benchmark_id}: {len(actors)} recorded vehicles, ego is "
-                                    f"obstacle {ids[ego_row]}")
-    skipped = tuple(ids[r] for r in rows.tolist() if r not in placed)
-    return Seed(spec, frame, ids[ego_row], skipped)
+    intents = {ActorKind.CAR: Intent.KEEP_LANE, ActorKind.TRUCK: Intent.KEEP_LANE, ActorKind.CYCLIST: Intent.RIDE,
+               ActorKind.PEDESTRIAN: Intent.WALK}
+    try:
+        road = RoadSpec(lanes=frame.lanes, lane_width_m=round(frame.lane_width_m, 2),
+                        length_m=round(frame.length_m + limit * length_s + 50.0), speed_limit_mps=float(limit))
+        actors = [Actor(name=f"obstacle_{p.obstacle_id}", kind=p.kind, lane=p.lane, s_m=round(p.s_m, 3),
+                        speed_mps=round(p.speed_mps, 3), intent=Intent.PARKED if p.parked else intents[p.kind],
+                        d_m=round(p.d_m, 3), desired_speed_mps=None if p.parked else round(p.top_speed_mps, 3))
+                  for p in placed if p is not ego]
+        ego_spec = EgoSpec(lane=ego.lane, s_m=round(ego.s_m, 3), speed_mps=round(ego.speed_mps, 3),
+                           desired_speed_mps=float(limit))
+        spec = ScenarioSpec(name=name or cr.benchmark_id.replace("-", "_") or "commonroad_seed", road=road,
+                            ego=ego_spec, actors=tuple(actors), duration_s=round(length_s, 3),
+                            variations=_variations(ego_spec, actors, spread),
+                            description=f"CommonRoad {cr.benchmark_id}: {len(actors)} recorded road users, ego is "
+                                        f"obstacle {ego.obstacle_id}")
+    except ValueError as exc:
+        raise CommonRoadError(f"{source}: the seed is not a valid scenario spec: {exc}") from exc
+    return Seed(spec, frame, ego.obstacle_id, tuple(skipped), (*road_notes, *notes))
 
 
 def spec_to_xosc(spec: ScenarioSpec) -> XoscScenario:

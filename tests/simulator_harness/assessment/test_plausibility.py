@@ -1,5 +1,6 @@
 """The plausibility gate: impossible scenarios fail with the right reason, normal ones pass,
-and real human driving (comma2k19) sits within the human bounds."""
+and real human driving (comma2k19, the NGSIM tracks of the CommonRoad US-101 file) sits within the
+human bounds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator_harness.assessment.plausibility import PlausibilityParams, check, human_bound_violations
+from simulator_harness.assessment.plausibility import (
+    PlausibilityParams,
+    check,
+    check_recorded,
+    human_bound_violations,
+)
 from simulator_harness.closed_loop import IDMEgo, simulate
 from simulator_harness.scenario import (
     Actor,
@@ -20,8 +26,10 @@ from simulator_harness.scenario import (
     RoadSpec,
     ScenarioSpec,
 )
+from simulator_harness.seeds import load_commonroad, recorded_tracks, seed_from_commonroad
 
 COMMA = Path(__file__).resolve().parents[2] / "fixtures" / "real" / "comma2k19" / "seg40" / "processed_log"
+US101 = Path(__file__).resolve().parents[2] / "fixtures" / "real" / "commonroad" / "USA_US101-4_1_T-1.xml"
 EGO = EgoSpec(lane=0, s_m=50.0, speed_mps=20.0, desired_speed_mps=20.0)
 
 
@@ -113,3 +121,33 @@ def test_occluded_step_out_counts_visibility_from_the_kerb(speed: float) -> None
     (verdict,) = check(traj, params, [spec])
     # Visible only once on the road: the ego (held at 15 m/s) is then within a few metres.
     assert not verdict.passed and verdict.reasons[0].startswith("unavoidable: occluded_pedestrian_step_out")
+
+
+def test_real_ngsim_tracks_pass_the_bounds_the_gate_applies_once_smoothed() -> None:
+    cr = load_commonroad(US101)
+    tracks = recorded_tracks(cr)
+    limit = seed_from_commonroad(cr).spec.road.speed_limit_mps
+    p = PlausibilityParams()  # the gate's own bounds, as check() applies them to simulated road users
+    smoothed = check_recorded(tracks, limit, p)
+    assert len(smoothed) == 22
+    assert all(v.passed for v in smoothed), [v.reasons for v in smoothed if not v.passed]
+    # Plain differencing of the file's noisy accelerations: 17 of the 22 drivers look inhuman.
+    raw = check_recorded(tracks, limit, p, half_window_s=None)
+    assert sum(any(r.startswith("human bounds") and "|jerk|" in r for r in v.reasons) for v in raw) == 17
+
+
+def test_the_gate_judges_a_recorded_track_with_the_checks_it_uses_on_generated_ones() -> None:
+    specs = [lead_brake(14.0), lead_brake(6.0, jerk=80.0)]
+    traj, params = simulate(specs, IDMEgo())
+    verdicts = check(traj, params, specs)
+    for i, spec in enumerate(specs):
+        lead = traj.scenario(i).agents([1])  # the generated lead as if it were a recording
+        gate = sorted(r for r in verdicts[i].reasons if " lead " in r)
+        assert gate, verdicts[i].reasons
+        (raw,) = check_recorded(lead, spec.road.speed_limit_mps, half_window_s=None)
+        assert sorted(r.replace("agent 0", "lead") for r in raw.reasons) == gate
+        (smoothed,) = check_recorded(lead, spec.road.speed_limit_mps)
+        if i == 0:  # smoothing as a recording does not make a 14 m/s² brake human
+            assert any("|accel| 1" in r for r in smoothed.reasons), smoothed.reasons
+        else:  # but it does spread a 0.1 s jerk step over its 1 s window: generated tracks are never smoothed
+            assert smoothed.passed, smoothed.reasons

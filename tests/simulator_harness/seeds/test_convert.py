@@ -13,10 +13,10 @@ from simulator_harness.assessment.plausibility import check
 from simulator_harness.closed_loop import IDMEgo, simulate
 from simulator_harness.errors import CommonRoadError, ScenarioExportError
 from simulator_harness.generation.perturb import perturb_count
-from simulator_harness.scenario import Actor, ActorKind, Intent, ScenarioSpec, loads_toml
+from simulator_harness.scenario import Actor, ActorKind, Intent, ScenarioSpec, apply, loads_toml
 from simulator_harness.scenario.io import dumps_toml
 from simulator_harness.seeds.commonroad import CommonRoadScenario, Lanelet, load_commonroad
-from simulator_harness.seeds.convert import lane_numbers, seed_from_commonroad, spec_to_xosc
+from simulator_harness.seeds.convert import lane_numbers, recorded_tracks, seed_from_commonroad, spec_to_xosc
 from simulator_harness.seeds.openscenario import to_xosc
 
 US101 = Path(__file__).resolve().parents[2] / "fixtures" / "real" / "commonroad" / "USA_US101-4_1_T-1.xml"
@@ -94,3 +94,42 @@ def test_export_refuses_a_pedestrian() -> None:
     spec = ScenarioSpec("walker", actors=(Actor("ped", ActorKind.PEDESTRIAN, 0, 80.0, 0.0, Intent.WAIT),))
     with pytest.raises(ScenarioExportError, match="'ped'"):
         spec_to_xosc(spec)
+
+
+def test_seed_varies_the_ego_speed_and_its_recorded_lead(recording: CommonRoadScenario) -> None:
+    spec = seed_from_commonroad(recording).spec
+    ahead = sorted((a for a in spec.actors if a.lane == spec.ego.lane and a.s_m > spec.ego.s_m), key=lambda a: a.s_m)
+    lead = ahead[0]
+    ranges = {v.key: (v.low, v.high) for v in spec.variations}
+    assert set(ranges) == {"ego.speed_mps", f"actors.{lead.name}.speed_mps", f"actors.{lead.name}.s_m"}
+    lo, hi = ranges["ego.speed_mps"]
+    assert lo == pytest.approx(0.75 * spec.ego.speed_mps, abs=1e-3) and hi == pytest.approx(1.25 * spec.ego.speed_mps,
+                                                                                             abs=1e-3)
+    lo, hi = ranges[f"actors.{lead.name}.s_m"]
+    assert lo < lead.s_m < hi and lo - spec.ego.s_m >= 12.0 and hi < ahead[1].s_m - 12.0
+    # Every corner of the ranges still simulates (no bodies overlapping at t = 0) and passes the gate.
+    corners = [apply(spec, {k: r[i] for k, r in ranges.items()}) for i in (0, 1)]
+    traj, params = simulate(corners, IDMEgo())
+    assert all(v.passed for v in check(traj, params, corners))
+    assert seed_from_commonroad(recording, spread=0.0).spec.variations == ()
+
+
+def test_ego_can_be_chosen_and_bad_choices_are_named(recording: CommonRoadScenario) -> None:
+    seed = seed_from_commonroad(recording, ego_obstacle_id=373)
+    tr = recording.trajectories
+    assert tr.agent_id is not None
+    row = list(tr.agent_id).index(373)
+    assert seed.ego_obstacle_id == 373 and seed.spec.ego.speed_mps == pytest.approx(tr.speed_mps[row, 0], abs=1e-3)
+    assert "obstacle_373" not in {a.name for a in seed.spec.actors} and "obstacle_475" in {a.name for a in
+                                                                                           seed.spec.actors}
+    with pytest.raises(CommonRoadError, match="obstacle 9999 cannot be the ego: no such obstacle"):
+        seed_from_commonroad(recording, ego_obstacle_id=9999)
+    truck = seed_from_commonroad(recording, ego_obstacle_id=387)  # the 10.5 m NGSIM vehicle
+    assert any("the ego is a recorded truck" in w for w in truck.warnings)
+
+
+def test_recorded_tracks_carry_simulator_kinds(recording: CommonRoadScenario) -> None:
+    tracks = recorded_tracks(recording)
+    assert tracks.kind is not None and tracks.agent_id is not None
+    assert tracks.n_agents == 22 and set(tracks.kind.tolist()) == {"car", "truck"}
+    assert tracks.agent_id[tracks.kind == "truck"].tolist() == [387]
